@@ -1,0 +1,28 @@
+"""The effective database URLs: the configured ones, else databases on the embedded server."""
+
+from __future__ import annotations
+
+from exnaton_pipeline.lib import embedded_pg, settings
+
+WAREHOUSE_DB = "exnaton"
+DAGSTER_DB = "dagster"
+
+
+def _embedded(database: str) -> str:
+    socket_dir = embedded_pg.start(settings.exnaton_home() / "pg")
+    embedded_pg.ensure_database(socket_dir, database)
+    return embedded_pg.url(socket_dir, database)
+
+
+def warehouse_url() -> str:
+    """EXNATON_DATABASE_URL, else the `exnaton` database of the embedded server (started now)."""
+    return settings.configured_database_url() or _embedded(WAREHOUSE_DB)
+
+
+def dagster_storage_url() -> str:
+    """DAGSTER_PG_URL, else the warehouse server when one is configured, else embedded `dagster`."""
+    return (
+        settings.configured_dagster_storage_url()
+        or settings.configured_database_url()
+        or _embedded(DAGSTER_DB)
+    )

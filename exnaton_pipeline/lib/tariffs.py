@@ -1,0 +1,148 @@
+"""Tariff plans: energy rates by band and local time, and the feed-in rate.
+
+A plan assigns every 15-minute slot of the week (ISO weekday 1..7 x slot 0..95, in the
+tenant's local time) to exactly one band. Bands are `high` and `low` (a flat tariff uses
+`low` only). A band's windows are (weekdays, start, end) at 15-minute resolution; one band
+may instead say `windows: otherwise` and take every slot no other band claims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+BANDS = ("high", "low")
+SLOTS_PER_DAY = 96
+WEEKDAYS = range(1, 8)
+
+
+class TariffError(ValueError):
+    """A tariff plan that cannot be used; the message names the offending field."""
+
+
+@dataclass(frozen=True)
+class Window:
+    weekdays: tuple[int, ...]
+    start_slot: int  # inclusive, 15-minute slot of the local day
+    end_slot: int  # exclusive; 96 means midnight at the end of the day
+
+
+@dataclass(frozen=True)
+class Band:
+    name: str
+    rate: float
+    windows: tuple[Window, ...] | None  # None: every slot no other band claims
+
+
+@dataclass(frozen=True)
+class TariffPlan:
+    name: str
+    currency: str
+    feed_in_rate: float
+    bands: tuple[Band, ...]
+
+    def slot_bands(self) -> dict[tuple[int, int], str]:
+        """Band name of every (ISO weekday, slot) of the week."""
+        return _assign_slots(self, where=f"tariff plan {self.name!r}")
+
+    def rate(self, band: str) -> float:
+        return next(b.rate for b in self.bands if b.name == band)
+
+
+def _slot(value: Any, where: str) -> int:
+    text = str(value)
+    try:
+        hours, minutes = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise TariffError(f"{where}: {text!r} is not a time HH:MM") from None
+    if not (0 <= hours <= 24 and minutes in (0, 15, 30, 45)) or (hours == 24 and minutes):
+        raise TariffError(f"{where}: {text!r} is not a time on the 15-minute grid (00:00..24:00)")
+    return hours * 4 + minutes // 15
+
+
+def _window(raw: Any, where: str) -> Window:
+    if not isinstance(raw, dict):
+        raise TariffError(f"{where}: expected a mapping with weekdays, start, end")
+    days = raw.get("weekdays")
+    if not isinstance(days, list) or not days or not all(d in WEEKDAYS for d in days):
+        raise TariffError(f"{where}.weekdays: expected ISO weekdays 1 (Monday) .. 7 (Sunday)")
+    start = _slot(raw.get("start"), f"{where}.start")
+    end = _slot(raw.get("end"), f"{where}.end")
+    if end <= start:
+        raise TariffError(f"{where}: end {raw.get('end')} is not after start {raw.get('start')}")
+    return Window(tuple(sorted(set(days))), start, end)
+
+
+def _rate(raw: Any, where: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw != raw:
+        raise TariffError(f"{where}: expected a number, got {raw!r}")
+    if raw < 0:
+        raise TariffError(f"{where}: rate {raw} is below zero")
+    return float(raw)
+
+
+def parse_plan(name: str, raw: Any) -> TariffPlan:
+    """Build and check a plan from its registry mapping; raises TariffError naming the field."""
+    where = f"tariff_plans.{name}"
+    if not isinstance(raw, dict):
+        raise TariffError(f"{where}: expected a mapping")
+    currency = raw.get("currency")
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isupper():
+        raise TariffError(f"{where}.currency: expected an ISO 4217 code like CHF, got {currency!r}")
+    raw_bands = raw.get("bands")
+    if not isinstance(raw_bands, dict) or not raw_bands:
+        raise TariffError(f"{where}.bands: expected a mapping of band name to rate and windows")
+    bands = []
+    for band_name, spec in raw_bands.items():
+        bwhere = f"{where}.bands.{band_name}"
+        if band_name not in BANDS:
+            raise TariffError(f"{bwhere}: unknown band; bands are {', '.join(BANDS)}")
+        if not isinstance(spec, dict):
+            raise TariffError(f"{bwhere}: expected a mapping with rate and windows")
+        windows = spec.get("windows")
+        if windows == "otherwise":
+            parsed = None
+        elif isinstance(windows, list) and windows:
+            parsed = tuple(_window(w, f"{bwhere}.windows[{i}]") for i, w in enumerate(windows))
+        else:
+            raise TariffError(f"{bwhere}.windows: expected a list of windows or 'otherwise'")
+        bands.append(Band(band_name, _rate(spec.get("rate"), f"{bwhere}.rate"), parsed))
+    plan = TariffPlan(
+        name=name,
+        currency=currency,
+        feed_in_rate=_rate(raw.get("feed_in_rate", 0.0), f"{where}.feed_in_rate"),
+        bands=tuple(bands),
+    )
+    plan.slot_bands()  # refuses overlaps and gaps now, at load
+    return plan
+
+
+def _assign_slots(plan: TariffPlan, where: str) -> dict[tuple[int, int], str]:
+    if sum(band.windows is None for band in plan.bands) > 1:
+        raise TariffError(f"{where}.bands: only one band may take the 'otherwise' slots")
+    owner: dict[tuple[int, int], str] = {}
+    for band in plan.bands:
+        for i, window in enumerate(band.windows or ()):
+            for day in window.weekdays:
+                for slot in range(window.start_slot, window.end_slot):
+                    other = owner.get((day, slot))
+                    if other is not None:
+                        raise TariffError(
+                            f"{where}.bands.{band.name}.windows[{i}]: overlaps band {other} "
+                            f"on weekday {day} at {_hhmm(slot)}"
+                        )
+                    owner[(day, slot)] = band.name
+    rest = next((band.name for band in plan.bands if band.windows is None), None)
+    for day in WEEKDAYS:
+        for slot in range(SLOTS_PER_DAY):
+            if (day, slot) not in owner:
+                if rest is None:
+                    raise TariffError(
+                        f"{where}.bands: no band covers weekday {day} at {_hhmm(slot)} (a gap)"
+                    )
+                owner[(day, slot)] = rest
+    return owner
+
+
+def _hhmm(slot: int) -> str:
+    return f"{slot // 4:02d}:{slot % 4 * 15:02d}"

@@ -1,0 +1,336 @@
+"""The warehouse: per-tenant schemas in PostgreSQL, readings in a (hyper)table, set-based writes.
+
+Each tenant has a schema `tenant_<id>` with:
+- `meter_readings`: validated 15-minute readings, key (muid, obis, ts). A TimescaleDB
+  hypertable when the extension is available, else natively range-partitioned by month.
+- `rejected_readings`: every record that failed, with rule, message and source object.
+- `ingested_objects`: the manifest of source objects (key + version tag) already ingested.
+
+Writes are COPY into a temporary staging table and one upsert, so their cost scales with the
+new rows. Identifiers are composed with psycopg2.sql from validated tenant ids only.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+import psycopg2.extensions
+import sqlalchemy as sa
+from psycopg2 import sql
+
+from exnaton_pipeline.lib.obis import decode
+from exnaton_pipeline.lib.source import SourceObject
+
+log = logging.getLogger(__name__)
+
+Connection = psycopg2.extensions.connection
+
+
+@functools.cache
+def engine(url: str) -> sa.Engine:
+    """One pooled engine per URL per process."""
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+
+
+@contextmanager
+def transaction(url: str) -> Iterator[Connection]:
+    """A raw psycopg2 connection in one transaction: committed on success, else rolled back."""
+    raw = engine(url).raw_connection()
+    try:
+        conn = raw.driver_connection
+        with conn:  # commit / rollback
+            yield conn
+    finally:
+        raw.close()
+
+
+def storage_kind(conn: Connection) -> str:
+    """'timescaledb' when the extension is (or can be) installed, else 'partitioned'."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
+        if cur.fetchone():
+            return "timescaledb"
+        cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
+        if cur.fetchone() is None:
+            return "partitioned"
+        cur.execute("SAVEPOINT try_timescale")
+        try:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        except psycopg2.Error as exc:  # e.g. not in shared_preload_libraries
+            cur.execute("ROLLBACK TO SAVEPOINT try_timescale")
+            log.warning("timescaledb is available but cannot be loaded (%s)", exc.pgerror)
+            return "partitioned"
+        return "timescaledb"
+
+
+def ensure_tenant_schema(conn: Connection, schema: str) -> str:
+    """Create the tenant's schema and tables if missing; return the storage kind used."""
+    s = sql.Identifier(schema)
+    with conn.cursor() as cur:
+        # serialise concurrent first runs of one tenant
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (schema,))
+        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
+        cur.execute(
+            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = 'meter_readings'",
+            (schema,),
+        )
+        existing = cur.fetchone()
+    kind = storage_kind(conn) if existing is None else _existing_kind(conn, schema)
+    with conn.cursor() as cur:
+        if existing is None:
+            columns = sql.SQL(
+                """(
+                muid uuid NOT NULL,
+                obis char(12) NOT NULL,
+                register text NOT NULL,
+                ts timestamptz NOT NULL,
+                kwh double precision NOT NULL CHECK (kwh >= 0),
+                quality text NOT NULL,
+                source_key text NOT NULL,
+                source_etag text NOT NULL,
+                revision integer NOT NULL DEFAULT 0,
+                ingested_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (muid, obis, ts))"""
+            )
+            table = sql.SQL("{}.meter_readings").format(s)
+            if kind == "timescaledb":
+                cur.execute(sql.SQL("CREATE TABLE {} ").format(table) + columns)
+                cur.execute(
+                    "SELECT create_hypertable(%s, 'ts', chunk_time_interval => INTERVAL '7 days')",
+                    (f"{schema}.meter_readings",),
+                )
+            else:
+                cur.execute(
+                    sql.SQL("CREATE TABLE {} ").format(table)
+                    + columns
+                    + sql.SQL(" PARTITION BY RANGE (ts)")
+                )
+            cur.execute(sql.SQL("CREATE INDEX ON {} (ts)").format(table))
+            log.info("created %s.meter_readings as %s", schema, kind)
+        cur.execute(
+            sql.SQL(
+                """CREATE TABLE IF NOT EXISTS {}.rejected_readings (
+                id bigserial PRIMARY KEY,
+                source_key text NOT NULL,
+                source_etag text,
+                record_index integer,
+                muid text,
+                obis text,
+                ts_text text,
+                value_text text,
+                rule text NOT NULL,
+                message text NOT NULL,
+                record jsonb,
+                rejected_at timestamptz NOT NULL DEFAULT now())"""
+            ).format(s)
+        )
+        cur.execute(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS rejected_readings_source ON {}.rejected_readings "
+                "(source_key, source_etag)"
+            ).format(s)
+        )
+        cur.execute(
+            sql.SQL(
+                """CREATE TABLE IF NOT EXISTS {}.ingested_objects (
+                key text PRIMARY KEY,
+                etag text NOT NULL,
+                size bigint NOT NULL,
+                last_modified timestamptz NOT NULL,
+                partition_day date NOT NULL,
+                rows_read integer NOT NULL,
+                rows_written integer NOT NULL,
+                rows_rejected integer NOT NULL,
+                run_id text,
+                ingested_at timestamptz NOT NULL DEFAULT now())"""
+            ).format(s)
+        )
+    return kind
+
+
+def _existing_kind(conn: Connection, schema: str) -> str:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = 'meter_readings'",
+            (schema,),
+        )
+        return "partitioned" if cur.fetchone()[0] == "p" else "timescaledb"
+
+
+def ensure_month_partitions(conn: Connection, schema: str, days: Iterable[date]) -> None:
+    """Create the monthly partitions that `days` fall in (native partitioning only)."""
+    if _existing_kind(conn, schema) != "partitioned":
+        return
+    months = sorted({d.replace(day=1) for d in days})
+    with conn.cursor() as cur:
+        for month in months:
+            following = (month.replace(day=28) + pd.Timedelta(days=4)).replace(day=1)
+            name = f"meter_readings_{month:%Y_%m}"
+            cur.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {}.{} PARTITION OF {}.meter_readings "
+                    "FOR VALUES FROM (%s) TO (%s)"
+                ).format(sql.Identifier(schema), sql.Identifier(name), sql.Identifier(schema)),
+                (f"{month.isoformat()} 00:00+00", f"{following.isoformat()} 00:00+00"),
+            )
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+READING_COPY_COLUMNS = [
+    "muid",
+    "obis",
+    "register",
+    "ts",
+    "kwh",
+    "quality",
+    "source_key",
+    "source_etag",
+]
+
+
+def _copy_frame(cur, frame: pd.DataFrame, table: sql.Composable, columns: list[str]) -> None:
+    buffer = io.StringIO()
+    frame[columns].to_csv(buffer, index=False, header=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    buffer.seek(0)
+    cur.copy_expert(
+        sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+            table, sql.SQL(", ").join(map(sql.Identifier, columns))
+        ),
+        buffer,
+    )
+
+
+def upsert_readings(conn: Connection, schema: str, readings: pd.DataFrame) -> UpsertResult:
+    """Insert new readings and update changed ones (corrections); identical rows stay untouched.
+
+    `readings` has columns muid, obis, ts (UTC), kwh, quality, source_key, source_etag.
+    """
+    if readings.empty:
+        return UpsertResult(0, 0, 0)
+    frame = readings.copy()
+    registers = {code: decode(code).register for code in frame["obis"].unique()}
+    frame["register"] = frame["obis"].map(registers)
+    ensure_month_partitions(conn, schema, frame["ts"].dt.date.unique())
+    s = sql.Identifier(schema)
+    with conn.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS staging_readings ("
+            "muid uuid, obis char(12), register text, ts timestamptz, kwh double precision, "
+            "quality text, source_key text, source_etag text) ON COMMIT DELETE ROWS"
+        )
+        _copy_frame(cur, frame, sql.SQL("staging_readings"), READING_COPY_COLUMNS)
+        cur.execute(
+            sql.SQL(
+                """WITH up AS (
+                INSERT INTO {}.meter_readings AS m
+                    (muid, obis, register, ts, kwh, quality, source_key, source_etag)
+                SELECT muid, obis, register, ts, kwh, quality, source_key, source_etag
+                FROM staging_readings
+                ON CONFLICT (muid, obis, ts) DO UPDATE
+                    SET kwh = EXCLUDED.kwh, quality = EXCLUDED.quality,
+                        source_key = EXCLUDED.source_key, source_etag = EXCLUDED.source_etag,
+                        revision = m.revision + 1, ingested_at = now()
+                    WHERE (m.kwh, m.quality) IS DISTINCT FROM (EXCLUDED.kwh, EXCLUDED.quality)
+                RETURNING revision = 0 AS inserted)
+                SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
+                FROM up"""
+            ).format(s)
+        )
+        inserted, updated = cur.fetchone()
+    return UpsertResult(inserted, updated, len(frame) - inserted - updated)
+
+
+REJECT_COPY_COLUMNS = [
+    "source_key",
+    "source_etag",
+    "record_index",
+    "muid",
+    "obis",
+    "ts_text",
+    "value_text",
+    "rule",
+    "message",
+    "record",
+]
+
+
+def replace_rejects(
+    conn: Connection, schema: str, objects: list[SourceObject], rejects: pd.DataFrame
+) -> None:
+    """Store the rejections of `objects`, replacing any earlier ones for the same versions."""
+    s = sql.Identifier(schema)
+    with conn.cursor() as cur:
+        if objects:
+            cur.execute(
+                sql.SQL(
+                    "DELETE FROM {}.rejected_readings r USING unnest(%s::text[], %s::text[]) "
+                    "AS o(key, etag) WHERE r.source_key = o.key AND r.source_etag = o.etag"
+                ).format(s),
+                ([o.key for o in objects], [o.etag for o in objects]),
+            )
+        if not rejects.empty:
+            frame = rejects.reindex(columns=REJECT_COPY_COLUMNS)
+            frame["record_index"] = frame["record_index"].astype("Int64")
+            _copy_frame(cur, frame, sql.SQL("{}.rejected_readings").format(s), REJECT_COPY_COLUMNS)
+
+
+def new_objects(conn: Connection, schema: str, objects: list[SourceObject]) -> list[SourceObject]:
+    """The objects whose key and version are not yet in the manifest."""
+    if not objects:
+        return []
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("SELECT key, etag FROM {}.ingested_objects WHERE key = ANY(%s)").format(
+                sql.Identifier(schema)
+            ),
+            ([o.key for o in objects],),
+        )
+        seen = set(cur.fetchall())
+    return [o for o in objects if (o.key, o.etag) not in seen]
+
+
+def record_objects(
+    conn: Connection, schema: str, day: date, stats: list[dict], run_id: str | None
+) -> None:
+    """Write manifest entries: `stats` rows have object, read, written, rejected."""
+    with conn.cursor() as cur:
+        for entry in stats:
+            obj: SourceObject = entry["object"]
+            cur.execute(
+                sql.SQL(
+                    """INSERT INTO {}.ingested_objects AS i (key, etag, size, last_modified,
+                        partition_day, rows_read, rows_written, rows_rejected, run_id)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (key) DO UPDATE SET etag = EXCLUDED.etag, size = EXCLUDED.size,
+                        last_modified = EXCLUDED.last_modified, rows_read = EXCLUDED.rows_read,
+                        rows_written = EXCLUDED.rows_written,
+                        rows_rejected = EXCLUDED.rows_rejected, run_id = EXCLUDED.run_id,
+                        ingested_at = now()"""
+                ).format(sql.Identifier(schema)),
+                (
+                    obj.key,
+                    obj.etag,
+                    obj.size,
+                    obj.last_modified,
+                    day,
+                    entry["read"],
+                    entry["written"],
+                    entry["rejected"],
+                    run_id,
+                ),
+            )
