@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from datetime import date, timedelta
 
@@ -65,6 +66,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 instance=instance,
                 raise_on_error=False,
                 tags={"exnaton/trigger": "cli-backfill"},
+                # the progress line below is the operator's view; the full log is in the UI
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
             seconds = time.monotonic() - started
             status = "ok" if result.success else "FAILED"
@@ -104,6 +107,12 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from exnaton_pipeline import demo
+
+    return demo.run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="exnaton", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,10 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True, type=_date)
     p.add_argument("--end", required=True, type=_date)
     p.set_defaults(func=cmd_backfill)
+    sub.add_parser(
+        "demo", help="load the sample, serve the Dagster UI and the dashboard until Ctrl-C"
+    ).set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # pgserver's platformdirs warns about XDG_RUNTIME_DIR on every start; it is harmless
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
