@@ -11,8 +11,12 @@ from datetime import date, timedelta
 
 from exnaton_pipeline.lib import database, settings
 from exnaton_pipeline.lib.sample import write_sample
-from exnaton_pipeline.lib.source import open_source
+from exnaton_pipeline.lib.source import SourceError, open_source
 from exnaton_pipeline.lib.tenants import RegistryError, load_registry
+
+
+class CliError(RuntimeError):
+    """A problem the operator must fix; printed without a traceback."""
 
 
 def _s3_client():
@@ -46,6 +50,7 @@ def _days(start: date, end: date) -> list[date]:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     load_registry(settings.tenants_file()).get(args.tenant)  # refuse unknown tenants early
+    _check_warehouse(database.warehouse_url())
     from exnaton_pipeline.lib.runtime import prepare_dagster_home
 
     prepare_dagster_home()
@@ -80,6 +85,19 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             failed += not result.success
     print(f"{len(days) - failed} of {len(days)} partitions succeeded")
     return 1 if failed else 0
+
+
+def _check_warehouse(url: str) -> None:
+    """Fail fast, with the reason, when the warehouse cannot be reached."""
+    import sqlalchemy as sa
+
+    try:
+        with sa.create_engine(url, connect_args={"connect_timeout": 5}).connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        safe = sa.make_url(url).render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0]
+        raise CliError(f"cannot reach the warehouse at {safe}: {reason}") from None
 
 
 def _summary(result) -> str:
@@ -137,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except RegistryError as exc:
+    except (RegistryError, SourceError, CliError) as exc:
         print(f"exnaton: {exc}", file=sys.stderr)
         return 2
 
