@@ -429,11 +429,11 @@ def _data_quality(m: _Meter) -> Insight:
     listed = "; ".join(f"{_date(day)} ({what})" for day, what in gaps[:5])
     more = f", and {len(gaps) - 5} more" if len(gaps) > 5 else ""
     only_latest = len(gaps) == 1 and gaps[0][0] == m.window.end
-    note = " (the latest day: its readings may still be arriving)" if only_latest else ""
+    note = " It is the latest day, so its readings may still be arriving." if only_latest else ""
     message = (
         f"{len(gaps)} of {len(days)} days {'has' if len(gaps) == 1 else 'have'} missing "
-        f"readings: {listed}{more}{note}. "
-        f"Gaps are not filled in, so these days' totals are too low."
+        f"readings: {listed}{more}.{note} Gaps are not filled in, so the totals of these days "
+        f"are too low."
     )
     severity = "info" if only_latest else "warning"
     return m.insight("data_quality", len(gaps), "days", severity, message)

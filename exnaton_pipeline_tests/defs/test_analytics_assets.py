@@ -67,6 +67,32 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
     }
 
 
+@pytest.mark.parametrize(
+    ("asset", "upstream", "kinds"),
+    [
+        ("hourly_energy", {"meter_readings"}, {"postgres"}),
+        ("daily_energy", {"meter_readings"}, {"postgres"}),
+        ("weekday_hour_profile", {"hourly_energy", "daily_energy"}, {"postgres"}),
+        ("insights", {"daily_energy", "meter_readings"}, {"postgres", "pandas"}),
+    ],
+)
+def test_assets_are_declared_for_the_catalog(asset, upstream, kinds):
+    import dagster as dg
+
+    from exnaton_pipeline.definitions import defs
+    from exnaton_pipeline.defs.partitions import tenant_days
+
+    node = defs.resolve_asset_graph().get(dg.AssetKey(asset))
+    assert {key.to_user_string() for key in node.parent_keys} == upstream
+    assert (node.group_name, node.owners, node.kinds) == (
+        "analytics",
+        ["team:data-platform"],
+        kinds,
+    )
+    assert node.partitions_def == tenant_days
+    assert node.description
+
+
 def test_every_partition_succeeds(february):
     assert len(february.results) == 28
     assert all(result.success for result in february.results)
