@@ -31,13 +31,16 @@ RULES: dict[str, str] = {
     "non_negative_kwh": "value {value} kWh is negative",
     "known_quality": "quality {value!r} is not one of " + ", ".join(QUALITIES),
     "unique_reading": "a later delivery of the same muid, OBIS code and timestamp supersedes it",
+    "wrong_type": "value {value!r} has the wrong type",
 }
 
 
 def readings_schema(day: date | None = None) -> pa.DataFrameSchema:
     """Schema of validated readings; with `day`, timestamps must fall in that UTC day."""
+    # ignore_na=False: pandera lets nulls pass a check by default, but an unparseable
+    # timestamp (NaT) or a NaN value must fail its rule, not slip through to the database
     ts_checks = [
-        pa.Check(lambda s: s.notna(), name="valid_timestamp"),
+        pa.Check(lambda s: s.notna(), name="valid_timestamp", ignore_na=False),
         pa.Check(
             lambda s: (
                 s.isna()
@@ -73,9 +76,10 @@ def readings_schema(day: date | None = None) -> pa.DataFrameSchema:
             "kwh": pa.Column(
                 float,
                 [
-                    pa.Check(lambda s: np.isfinite(s), name="finite_kwh"),
+                    pa.Check(lambda s: np.isfinite(s), name="finite_kwh", ignore_na=False),
                     pa.Check(lambda s: ~(s < 0), name="non_negative_kwh"),
                 ],
+                nullable=True,  # NaN is reported by finite_kwh, not as a missing value
             ),
             "quality": pa.Column(
                 str, pa.Check(lambda s: s.isin(QUALITIES), name="known_quality"), nullable=True
