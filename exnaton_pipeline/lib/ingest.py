@@ -71,8 +71,10 @@ def collect(
             unreadable.append(obj.key)
             continue
         parsed = parse_response(body)
-        frame = parsed.readings.assign(source_key=obj.key, source_etag=obj.etag, source_order=order)
-        frames.append(frame)
+        if not parsed.readings.empty:  # concat of empty frames is deprecated in pandas
+            frames.append(
+                parsed.readings.assign(source_key=obj.key, source_etag=obj.etag, source_order=order)
+            )
         reject_rows.extend(
             {**r, "source_key": obj.key, "source_etag": obj.etag} for r in parsed.rejects
         )
@@ -117,7 +119,10 @@ def store(
 
 
 def _object_stats(batch: RawBatch, valid: pd.DataFrame, rejects: pd.DataFrame) -> list[dict]:
-    read = batch.readings.groupby("source_key").size()
+    # what an object yielded: candidate readings plus records refused while parsing
+    read = batch.readings.groupby("source_key").size().add(
+        batch.rejects.groupby("source_key").size(), fill_value=0
+    )
     written = valid.groupby("source_key").size()
     rejected = rejects.groupby("source_key").size()
     return [
