@@ -33,10 +33,22 @@ log = logging.getLogger(__name__)
 Connection = psycopg2.extensions.connection
 
 
+CONNECT_TIMEOUT_SECONDS = 10
+
+
 @functools.cache
 def engine(url: str) -> sa.Engine:
-    """One pooled engine per URL per process."""
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+    """One pooled engine per URL per process.
+
+    An unreachable server fails after CONNECT_TIMEOUT_SECONDS instead of the operating
+    system's TCP timeout (minutes), unless the URL sets its own `connect_timeout`.
+    """
+    connect_args = {}
+    if "connect_timeout" not in sa.make_url(url).query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=4, max_overflow=4, connect_args=connect_args
+    )
 
 
 @contextmanager
