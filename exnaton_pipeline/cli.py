@@ -45,6 +45,7 @@ def _days(start: date, end: date) -> list[date]:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     load_registry(settings.tenants_file()).get(args.tenant)  # refuse unknown tenants early
+    days = _days(args.start, args.end)  # and bad ranges, before any database is started
     from exnaton_pipeline.lib.runtime import prepare_dagster_home
 
     prepare_dagster_home()
@@ -55,7 +56,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     job = defs.resolve_job_def("meter_data_job")
     failed = 0
-    days = _days(args.start, args.end)
     with dg.DagsterInstance.get() as instance:
         for n, day in enumerate(days, 1):
             key = partition_key(args.tenant, day)
