@@ -120,8 +120,10 @@ def store(
 
 def _object_stats(batch: RawBatch, valid: pd.DataFrame, rejects: pd.DataFrame) -> list[dict]:
     # what an object yielded: candidate readings plus records refused while parsing
-    read = batch.readings.groupby("source_key").size().add(
-        batch.rejects.groupby("source_key").size(), fill_value=0
+    read = (
+        batch.readings.groupby("source_key")
+        .size()
+        .add(batch.rejects.groupby("source_key").size(), fill_value=0)
     )
     written = valid.groupby("source_key").size()
     rejected = rejects.groupby("source_key").size()

@@ -1,10 +1,11 @@
 import logging
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import psycopg2
 import pytest
+import sqlalchemy as sa
 
 from exnaton_pipeline.lib import warehouse
 from exnaton_pipeline_tests.builders import EXPORT, EXPORT_MUID, IMPORT, IMPORT_MUID
@@ -108,25 +109,57 @@ def test_upsert_counts_inserts_corrections_and_repeats(warehouse_url):
         assert warehouse.upsert_readings(conn, SCHEMA, readings(rows)) == (
             warehouse.UpsertResult(inserted=0, updated=0, unchanged=2)
         )
-    corrected = [rows[0], (EXPORT_MUID, EXPORT, "2023-02-01T00:00:00Z", 0.04)]
+    corrected = [
+        rows[0],
+        (EXPORT_MUID, EXPORT, "2023-02-01T00:00:00Z", 0.04),
+        (EXPORT_MUID, EXPORT, "2023-02-01T00:15:00Z", 0.0),
+    ]
     with warehouse.transaction(warehouse_url) as conn:
         assert warehouse.upsert_readings(conn, SCHEMA, readings(corrected)) == (
-            warehouse.UpsertResult(inserted=0, updated=1, unchanged=1)
+            warehouse.UpsertResult(inserted=1, updated=1, unchanged=1)
         )
     # a quality change alone is a correction too
     with warehouse.transaction(warehouse_url) as conn:
-        result = warehouse.upsert_readings(conn, SCHEMA, readings(corrected, "estimated"))
+        result = warehouse.upsert_readings(conn, SCHEMA, readings(corrected[:2], "estimated"))
         assert result == warehouse.UpsertResult(inserted=0, updated=2, unchanged=0)
     stored = query(
         warehouse_url,
         "SELECT muid::text, obis, register, ts, kwh, quality, revision "
-        "FROM tenant_alpine.meter_readings ORDER BY obis",
+        "FROM tenant_alpine.meter_readings ORDER BY obis, ts",
     )
     feb1 = datetime(2023, 2, 1, tzinfo=UTC)
     assert stored == [
         (IMPORT_MUID, IMPORT, "active_import", feb1, 0.1, "estimated", 1),
         (EXPORT_MUID, EXPORT, "active_export", feb1, 0.04, "estimated", 2),
+        (EXPORT_MUID, EXPORT, "active_export", feb1 + timedelta(minutes=15), 0.0, "measured", 0),
     ]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/New_York"])
+def test_instants_survive_any_session_time_zone(warehouse_url, zone):
+    url = (
+        sa.make_url(warehouse_url)
+        .update_query_dict({"options": f"-c TimeZone={zone}"})
+        .render_as_string(hide_password=False)
+    )
+    first = readings([(IMPORT_MUID, IMPORT, "2023-02-01T00:00:00Z", 0.1)])
+    both = readings(
+        [
+            (IMPORT_MUID, IMPORT, "2023-02-01T00:00:00Z", 0.2),  # a correction: upsert path
+            (IMPORT_MUID, IMPORT, "2023-02-01T23:45:00Z", 0.3),
+        ]
+    )
+    with warehouse.transaction(url) as conn:
+        warehouse.ensure_tenant_schema(conn, SCHEMA)
+        warehouse.upsert_readings(conn, SCHEMA, first)  # all new: direct copy
+    with warehouse.transaction(url) as conn:
+        warehouse.upsert_readings(conn, SCHEMA, both)
+    stored = query(
+        warehouse_url,
+        "SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), kwh "
+        "FROM tenant_alpine.meter_readings ORDER BY ts",
+    )
+    assert stored == [("2023-02-01 00:00", 0.2), ("2023-02-01 23:45", 0.3)]
 
 
 def test_failed_transaction_leaves_nothing(warehouse_url):
