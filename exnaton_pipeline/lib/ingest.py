@@ -95,9 +95,10 @@ def store(
     ordered = batch.readings.sort_values(["source_order", "record_index"], kind="stable")
     valid, invalid = split_valid(ordered, batch.day)
     invalid = invalid.assign(value_text=invalid["kwh"].map(repr), record=None)
-    rejects = pd.concat(
-        [batch.rejects, invalid.reindex(columns=batch.rejects.columns)], ignore_index=True
-    )
+    parts = [batch.rejects, invalid.reindex(columns=batch.rejects.columns)]
+    # concat of empty frames is deprecated in pandas
+    parts = [part for part in parts if not part.empty] or parts[:1]
+    rejects = pd.concat(parts, ignore_index=True)
     with warehouse.transaction(database_url) as conn:
         storage = warehouse.ensure_tenant_schema(conn, tenant.schema)
         result = warehouse.upsert_readings(conn, tenant.schema, valid)

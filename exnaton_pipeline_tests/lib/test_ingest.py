@@ -243,3 +243,18 @@ def test_corrected_object_updates_its_rows(warehouse_url, local_source, demo_day
     assert query(
         warehouse_url, "SELECT etag FROM tenant_demo.ingested_objects WHERE key = %s", (key,)
     ) == [(new_etag,)]
+
+
+def test_day_of_only_broken_objects_records_them(warehouse_url, local_source, alpine):
+    put(local_source, "alpine/2023-02-01/a.json", b"")
+    put(local_source, "alpine/2023-02-01/b.json", response(record(values={})))
+    result = run(local_source, warehouse_url, alpine)
+    assert (result.objects, result.written, result.rejected) == (2, 0, 2)
+    assert result.rules == {"unreadable_json": 1, "no_values": 1}
+    assert query(
+        warehouse_url,
+        "SELECT key, rows_read, rows_written, rows_rejected FROM tenant_alpine.ingested_objects "
+        "ORDER BY key",
+    ) == [("alpine/2023-02-01/a.json", 1, 0, 1), ("alpine/2023-02-01/b.json", 1, 0, 1)]
+    # recorded in the manifest: the next run does not read them again
+    assert run(local_source, warehouse_url, alpine).objects == 0
