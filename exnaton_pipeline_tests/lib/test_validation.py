@@ -81,6 +81,12 @@ def test_valid_rows_pass_with_utc_timestamps():
             "quality 'guessed' is not one of measured, estimated, substituted, corrected",
         ),
         (record(quality=None), "known_quality", "the record has no quality tag"),
+        (
+            record(quality=5),
+            "wrong_type",
+            "value 5 has the wrong type; quality 5 is not one of measured, estimated, "
+            "substituted, corrected",
+        ),
     ],
 )
 def test_each_rule_rejects_with_its_message(bad, rule, message):
