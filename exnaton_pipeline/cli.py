@@ -50,6 +50,7 @@ def _days(start: date, end: date) -> list[date]:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     load_registry(settings.tenants_file()).get(args.tenant)  # refuse unknown tenants early
+    days = _days(args.start, args.end)  # and bad ranges, before any database is started
     _check_warehouse(database.warehouse_url())
     from exnaton_pipeline.lib.runtime import prepare_dagster_home
 
@@ -61,7 +62,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     job = defs.resolve_job_def("meter_data_job")
     failed = 0
-    days = _days(args.start, args.end)
     with dg.DagsterInstance.get() as instance:
         for n, day in enumerate(days, 1):
             key = partition_key(args.tenant, day)

@@ -71,8 +71,10 @@ def collect(
             unreadable.append(obj.key)
             continue
         parsed = parse_response(body)
-        frame = parsed.readings.assign(source_key=obj.key, source_etag=obj.etag, source_order=order)
-        frames.append(frame)
+        if not parsed.readings.empty:  # concat of empty frames is deprecated in pandas
+            frames.append(
+                parsed.readings.assign(source_key=obj.key, source_etag=obj.etag, source_order=order)
+            )
         reject_rows.extend(
             {**r, "source_key": obj.key, "source_etag": obj.etag} for r in parsed.rejects
         )
@@ -93,9 +95,10 @@ def store(
     ordered = batch.readings.sort_values(["source_order", "record_index"], kind="stable")
     valid, invalid = split_valid(ordered, batch.day)
     invalid = invalid.assign(value_text=invalid["kwh"].map(repr), record=None)
-    rejects = pd.concat(
-        [batch.rejects, invalid.reindex(columns=batch.rejects.columns)], ignore_index=True
-    )
+    parts = [batch.rejects, invalid.reindex(columns=batch.rejects.columns)]
+    # concat of empty frames is deprecated in pandas
+    parts = [part for part in parts if not part.empty] or parts[:1]
+    rejects = pd.concat(parts, ignore_index=True)
     with warehouse.transaction(database_url) as conn:
         storage = warehouse.ensure_tenant_schema(conn, tenant.schema)
         result = warehouse.upsert_readings(conn, tenant.schema, valid)
@@ -117,7 +120,12 @@ def store(
 
 
 def _object_stats(batch: RawBatch, valid: pd.DataFrame, rejects: pd.DataFrame) -> list[dict]:
-    read = batch.readings.groupby("source_key").size()
+    # what an object yielded: candidate readings plus records refused while parsing
+    read = (
+        batch.readings.groupby("source_key")
+        .size()
+        .add(batch.rejects.groupby("source_key").size(), fill_value=0)
+    )
     written = valid.groupby("source_key").size()
     rejected = rejects.groupby("source_key").size()
     return [

@@ -111,8 +111,19 @@ def _reject(index, record, rule, message, muid=None, obis=None, value=None) -> d
         "value_text": None if value is None else _text(value),
         "rule": rule,
         "message": message,
-        "record": json.dumps(record, allow_nan=True),
+        "record": json.dumps(_jsonb_safe(record)),
     }
+
+
+def _jsonb_safe(value: Any) -> Any:
+    """`value` with NaN/Infinity spelled as strings: jsonb refuses those JSON extensions."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)  # 'NaN', 'Infinity', '-Infinity', as delivered
+    if isinstance(value, dict):
+        return {key: _jsonb_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonb_safe(item) for item in value]
+    return value
 
 
 def _text(value: Any) -> str:

@@ -130,7 +130,7 @@ def parse_plan(name: str, raw: Any) -> TariffPlan:
         feed_in_rate=_rate(raw.get("feed_in_rate", 0.0), f"{where}.feed_in_rate"),
         bands=tuple(bands),
     )
-    plan.slot_bands()  # refuses overlaps and gaps now, at load
+    _assign_slots(plan, where)  # refuses overlaps and gaps now, at load
     return plan
 
 

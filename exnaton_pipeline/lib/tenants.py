@@ -115,6 +115,13 @@ def parse_registry(raw: Any, source: str = "tenants.yaml") -> Registry:
                 f"{source}: tenants[{index}].id: {tenant.id!r} maps to the same schema "
                 f"{tenant.schema} as another tenant"
             )
+        # a shared prefix would let one tenant ingest another tenant's meter data
+        owner = next((t.id for t in tenants if t.source_prefix == tenant.source_prefix), None)
+        if owner is not None:
+            raise RegistryError(
+                f"{source}: tenant {tenant.id!r}: source_prefix: {tenant.source_prefix!r} is "
+                f"already the prefix of tenant {owner!r}"
+            )
         tenants.append(tenant)
     return Registry(tuple(tenants))
 
@@ -142,8 +149,10 @@ def _parse_tenant(item: Any, index: int, raw_plans: dict, source: str) -> Tenant
     except TariffError as exc:
         raise RegistryError(f"{where}: {exc}") from None
     prefix = item.get("source_prefix") or tenant_id
-    if not isinstance(prefix, str) or not re.fullmatch(
-        r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*", prefix
+    if (
+        not isinstance(prefix, str)
+        or not re.fullmatch(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*", prefix)
+        or any(part in (".", "..") for part in prefix.split("/"))  # would leave the source root
     ):
         raise RegistryError(f"{where}: source_prefix: {prefix!r} is not a relative key prefix")
     return Tenant(

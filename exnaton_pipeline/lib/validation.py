@@ -7,6 +7,7 @@ keep the last delivery (batches are ordered oldest object first) and reject the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -31,13 +32,16 @@ RULES: dict[str, str] = {
     "non_negative_kwh": "value {value} kWh is negative",
     "known_quality": "quality {value!r} is not one of " + ", ".join(QUALITIES),
     "unique_reading": "a later delivery of the same muid, OBIS code and timestamp supersedes it",
+    "wrong_type": "value {value!r} has the wrong type",
 }
 
 
 def readings_schema(day: date | None = None) -> pa.DataFrameSchema:
     """Schema of validated readings; with `day`, timestamps must fall in that UTC day."""
+    # ignore_na=False: pandera lets nulls pass a check by default, but an unparseable
+    # timestamp (NaT) or a NaN value must fail its rule, not slip through to the database
     ts_checks = [
-        pa.Check(lambda s: s.notna(), name="valid_timestamp"),
+        pa.Check(lambda s: s.notna(), name="valid_timestamp", ignore_na=False),
         pa.Check(
             lambda s: (
                 s.isna()
@@ -62,20 +66,25 @@ def readings_schema(day: date | None = None) -> pa.DataFrameSchema:
             "muid": pa.Column(
                 str,
                 pa.Check(
-                    lambda s: s.str.fullmatch(MUID.pattern).fillna(False), name="well_formed_muid"
+                    lambda s: _per_distinct(s, lambda m: MUID.fullmatch(m) is not None),
+                    name="well_formed_muid",
                 ),
             ),
             "obis": pa.Column(
                 str,
-                pa.Check(lambda s: s.map(lambda c: try_decode(c) is not None), name="known_obis"),
+                pa.Check(
+                    lambda s: _per_distinct(s, lambda c: try_decode(c) is not None),
+                    name="known_obis",
+                ),
             ),
             "ts": pa.Column(pd.DatetimeTZDtype("ns", "UTC"), ts_checks, nullable=True),
             "kwh": pa.Column(
                 float,
                 [
-                    pa.Check(lambda s: np.isfinite(s), name="finite_kwh"),
+                    pa.Check(lambda s: np.isfinite(s), name="finite_kwh", ignore_na=False),
                     pa.Check(lambda s: ~(s < 0), name="non_negative_kwh"),
                 ],
+                nullable=True,  # NaN is reported by finite_kwh, not as a missing value
             ),
             "quality": pa.Column(
                 str, pa.Check(lambda s: s.isin(QUALITIES), name="known_quality"), nullable=True
@@ -85,6 +94,12 @@ def readings_schema(day: date | None = None) -> pa.DataFrameSchema:
         report_duplicates="exclude_last",
         name="meter_readings",
     )
+
+
+def _per_distinct(series: pd.Series, test: Callable[[str], bool]) -> pd.Series:
+    """`test` applied once per distinct value: a batch has few meters and codes, many rows."""
+    outcome = {value: isinstance(value, str) and test(value) for value in series.unique()}
+    return series.map(outcome).astype(bool)
 
 
 def split_valid(batch: pd.DataFrame, day: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

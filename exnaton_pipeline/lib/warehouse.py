@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
+import psycopg2.errors
 import psycopg2.extensions
 import sqlalchemy as sa
 from psycopg2 import sql
@@ -33,10 +34,22 @@ log = logging.getLogger(__name__)
 Connection = psycopg2.extensions.connection
 
 
+CONNECT_TIMEOUT_SECONDS = 10
+
+
 @functools.cache
 def engine(url: str) -> sa.Engine:
-    """One pooled engine per URL per process."""
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+    """One pooled engine per URL per process.
+
+    An unreachable server fails after CONNECT_TIMEOUT_SECONDS instead of the operating
+    system's TCP timeout (minutes), unless the URL sets its own `connect_timeout`.
+    """
+    connect_args = {}
+    if "connect_timeout" not in sa.make_url(url).query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=4, max_overflow=4, connect_args=connect_args
+    )
 
 
 @contextmanager
@@ -204,9 +217,13 @@ READING_COPY_COLUMNS = [
 ]
 
 
-def _copy_frame(cur, frame: pd.DataFrame, table: sql.Composable, columns: list[str]) -> None:
+def _csv(frame: pd.DataFrame, columns: list[str]) -> io.StringIO:
     buffer = io.StringIO()
-    frame[columns].to_csv(buffer, index=False, header=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    frame[columns].to_csv(buffer, index=False, header=False)
+    return buffer
+
+
+def _copy(cur, buffer: io.StringIO, table: sql.Composable, columns: list[str]) -> None:
     buffer.seek(0)
     cur.copy_expert(
         sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
@@ -216,25 +233,44 @@ def _copy_frame(cur, frame: pd.DataFrame, table: sql.Composable, columns: list[s
     )
 
 
+def _copy_frame(cur, frame: pd.DataFrame, table: sql.Composable, columns: list[str]) -> None:
+    _copy(cur, _csv(frame, columns), table, columns)
+
+
 def upsert_readings(conn: Connection, schema: str, readings: pd.DataFrame) -> UpsertResult:
     """Insert new readings and update changed ones (corrections); identical rows stay untouched.
 
     `readings` has columns muid, obis, ts (UTC), kwh, quality, source_key, source_etag.
+    Rows usually are all new (the next quarter hours): they are copied straight into the
+    table. Only when one of them exists already does the batch go the slower way, through a
+    staging table and one INSERT .. ON CONFLICT that counts inserts and corrections.
     """
     if readings.empty:
         return UpsertResult(0, 0, 0)
-    frame = readings.copy()
-    registers = {code: decode(code).register for code in frame["obis"].unique()}
-    frame["register"] = frame["obis"].map(registers)
-    ensure_month_partitions(conn, schema, frame["ts"].dt.date.unique())
+    registers = {code: decode(code).register for code in readings["obis"].unique()}
+    ensure_month_partitions(conn, schema, readings["ts"].dt.date.unique())
+    # naive UTC, read as UTC below: pandas writes it to CSV in C, a date_format row by row
+    frame = readings.assign(
+        register=readings["obis"].map(registers), ts=readings["ts"].dt.tz_convert(None)
+    )
+    buffer = _csv(frame, READING_COPY_COLUMNS)
     s = sql.Identifier(schema)
     with conn.cursor() as cur:
+        cur.execute("SET LOCAL TimeZone = 'UTC'")  # until the end of this transaction
+        cur.execute("SAVEPOINT direct_copy")
+        try:
+            _copy(cur, buffer, sql.SQL("{}.meter_readings").format(s), READING_COPY_COLUMNS)
+        except psycopg2.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT direct_copy")
+        else:
+            cur.execute("RELEASE SAVEPOINT direct_copy")
+            return UpsertResult(len(frame), 0, 0)
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS staging_readings ("
             "muid uuid, obis char(12), register text, ts timestamptz, kwh double precision, "
             "quality text, source_key text, source_etag text) ON COMMIT DELETE ROWS"
         )
-        _copy_frame(cur, frame, sql.SQL("staging_readings"), READING_COPY_COLUMNS)
+        _copy(cur, buffer, sql.SQL("staging_readings"), READING_COPY_COLUMNS)
         cur.execute(
             sql.SQL(
                 """WITH up AS (
@@ -309,29 +345,36 @@ def record_objects(
     conn: Connection, schema: str, day: date, stats: list[dict], run_id: str | None
 ) -> None:
     """Write manifest entries: `stats` rows have object, read, written, rejected."""
+    if not stats:
+        return
+    objects: list[SourceObject] = [entry["object"] for entry in stats]
     with conn.cursor() as cur:
-        for entry in stats:
-            obj: SourceObject = entry["object"]
-            cur.execute(
-                sql.SQL(
-                    """INSERT INTO {}.ingested_objects AS i (key, etag, size, last_modified,
-                        partition_day, rows_read, rows_written, rows_rejected, run_id)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-                    ON CONFLICT (key) DO UPDATE SET etag = EXCLUDED.etag, size = EXCLUDED.size,
-                        last_modified = EXCLUDED.last_modified, rows_read = EXCLUDED.rows_read,
-                        rows_written = EXCLUDED.rows_written,
-                        rows_rejected = EXCLUDED.rows_rejected, run_id = EXCLUDED.run_id,
-                        ingested_at = now()"""
-                ).format(sql.Identifier(schema)),
-                (
-                    obj.key,
-                    obj.etag,
-                    obj.size,
-                    obj.last_modified,
-                    day,
-                    entry["read"],
-                    entry["written"],
-                    entry["rejected"],
-                    run_id,
-                ),
-            )
+        # one statement for all objects: a day of one object per meter is thousands of rows
+        cur.execute(
+            sql.SQL(
+                """INSERT INTO {}.ingested_objects AS i (key, etag, size, last_modified,
+                    partition_day, rows_read, rows_written, rows_rejected, run_id)
+                SELECT o.key, o.etag, o.size, o.last_modified, %s, o.read, o.written,
+                    o.rejected, %s
+                FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::timestamptz[],
+                    %s::int[], %s::int[], %s::int[])
+                    AS o(key, etag, size, last_modified, read, written, rejected)
+                ON CONFLICT (key) DO UPDATE SET etag = EXCLUDED.etag, size = EXCLUDED.size,
+                    last_modified = EXCLUDED.last_modified,
+                    rows_read = EXCLUDED.rows_read,
+                    rows_written = EXCLUDED.rows_written,
+                    rows_rejected = EXCLUDED.rows_rejected, run_id = EXCLUDED.run_id,
+                    ingested_at = now()"""
+            ).format(sql.Identifier(schema)),
+            (
+                day,
+                run_id,
+                [o.key for o in objects],
+                [o.etag for o in objects],
+                [o.size for o in objects],
+                [o.last_modified for o in objects],
+                [entry["read"] for entry in stats],
+                [entry["written"] for entry in stats],
+                [entry["rejected"] for entry in stats],
+            ),
+        )
