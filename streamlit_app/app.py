@@ -11,7 +11,6 @@ ranges. Failures end in a message for the customer, never a stack trace.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import date, datetime
 
 import pandas as pd
@@ -33,8 +32,12 @@ _quarter_hours = _cached(data.load_quarter_hours)
 _profile = _cached(data.load_profile)
 _insights = _cached(data.load_insights)
 
-SEVERITY_ICONS = {"warning": "⚠️", "tip": "💡", "info": "ℹ️"}
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!$|~])")
+# Streamlit's bundled Material icons: they render without emoji fonts on the client.
+SEVERITY_ICONS = {
+    "warning": ":orange[:material/warning:]",
+    "tip": ":green[:material/lightbulb:]",
+    "info": ":blue[:material/info:]",
+}
 
 
 class ConfigError(Exception):
@@ -135,7 +138,7 @@ def _signed_in(users: dict[str, auth.User], tenant: Tenant) -> bool:
     username = st.session_state.get("user")
     if username in users:
         with st.sidebar:
-            st.write(f"Signed in as **{_plain(users[username].name)}**")
+            st.write(f"Signed in as **{figures.plain_markdown(users[username].name)}**")
             st.button("Sign out", key="sign_out", on_click=_sign_out)
         return True
     st.title(tenant.name)
@@ -253,11 +256,21 @@ def _period_controls(tenant: Tenant, first: date, last: date, last_complete: dat
     )
     if stored.kind == "custom":
         date_col.date_input(
-            "From – to", min_value=first, max_value=last, key="period_range", on_change=_on_range
+            "From – to",
+            min_value=first,
+            max_value=last,
+            format="YYYY-MM-DD",
+            key="period_range",
+            on_change=_on_range,
         )
     else:
         date_col.date_input(
-            "Date", min_value=first, max_value=last, key="period_anchor", on_change=_on_anchor
+            "Date",
+            min_value=first,
+            max_value=last,
+            format="YYYY-MM-DD",
+            key="period_anchor",
+            on_change=_on_anchor,
         )
     back_col.button(
         "◀ Previous",
@@ -436,17 +449,15 @@ def _typical_week(url: str, tenant: Tenant, muid: str, registers: tuple[str, ...
         f"The pattern of the recent weeks; it does not follow the period above."
     )
     left, right = st.columns(2)
+    left.markdown(f"**{what} by weekday and hour**")
     left.plotly_chart(
-        charts.weekday_hour_heatmap(
-            figures.weekday_hour_matrix(profile, column), f"{what} by weekday and hour", scale
-        ),
+        charts.weekday_hour_heatmap(figures.weekday_hour_matrix(profile, column), scale),
         width="stretch",
         key="heatmap",
     )
+    right.markdown("**Average day: weekdays and weekends**")
     right.plotly_chart(
-        charts.daily_profile(
-            figures.weekday_weekend_profile(profile, column), "Average day: weekdays vs weekends"
-        ),
+        charts.daily_profile(figures.weekday_weekend_profile(profile, column)),
         width="stretch",
         key="daily_profile",
     )
@@ -460,17 +471,12 @@ def _insight_list(url: str, tenant: Tenant, muid: str) -> None:
         return
     st.markdown(
         "\n".join(
-            f"{n}. {SEVERITY_ICONS.get(severity, '')} {_plain(message)}"
+            f"{n}. {SEVERITY_ICONS.get(severity, '')} {figures.plain_markdown(message)}"
             for n, (severity, message) in enumerate(
                 zip(rows["severity"], rows["message"], strict=True), 1
             )
         )
     )
-
-
-def _plain(text: str) -> str:
-    """Text shown as is in Markdown (no emphasis, links or $…$ maths from data)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 main()

@@ -83,7 +83,7 @@ def energy_over_time(
     )
 
 
-def weekday_hour_heatmap(matrix: pd.DataFrame, title: str, colourscale: str) -> go.Figure:
+def weekday_hour_heatmap(matrix: pd.DataFrame, colourscale: str) -> go.Figure:
     """Rows Monday (top) to Sunday, columns local hours."""
     fig = go.Figure(
         go.Heatmap(
@@ -95,16 +95,10 @@ def weekday_hour_heatmap(matrix: pd.DataFrame, title: str, colourscale: str) -> 
             hovertemplate="%{y} %{x}:00 — %{z:.3f} kWh<extra></extra>",
         )
     )
-    return _layout(
-        fig,
-        320,
-        title={"text": title, "font": {"size": 14}},
-        yaxis={"autorange": "reversed"},
-        xaxis_title="Hour of day",
-    )
+    return _layout(fig, 320, yaxis={"autorange": "reversed"}, xaxis_title="Hour of day")
 
 
-def daily_profile(profile: pd.DataFrame, title: str) -> go.Figure:
+def daily_profile(profile: pd.DataFrame) -> go.Figure:
     """Average energy per hour of day, weekdays against weekends."""
     fig = go.Figure()
     for column, dash in (("Weekdays", "solid"), ("Weekends", "dot")):
@@ -115,10 +109,4 @@ def daily_profile(profile: pd.DataFrame, title: str) -> go.Figure:
             mode="lines+markers",
             line={"dash": dash, "width": 2},
         )
-    return _layout(
-        fig,
-        320,
-        title={"text": title, "font": {"size": 14}},
-        xaxis={"title": "Hour of day", "dtick": 3},
-        yaxis_title="kWh per hour",
-    )
+    return _layout(fig, 320, xaxis={"title": "Hour of day", "dtick": 3}, yaxis_title="kWh per hour")

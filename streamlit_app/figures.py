@@ -6,6 +6,7 @@ Plain pandas and the tenant registry; no database, no Streamlit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -18,6 +19,12 @@ from streamlit_app.periods import Period, date_range_label
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 REGISTER_NAMES = {IMPORT: "Consumption", EXPORT: "Feed-in"}
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!$|~])")
+
+
+def plain_markdown(text: str) -> str:
+    """`text` escaped for st.markdown: shown as is, no emphasis, links or $...$ maths."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ def meter_name(tenant: Tenant, muid: str, registers: tuple[str, ...]) -> str:
     if named:
         return named
     kinds = [REGISTER_NAMES[r] for r in (IMPORT, EXPORT) if r in registers]
-    what = " & ".join(kinds) if kinds else "Meter"
+    what = " & ".join(kinds).capitalize() if kinds else "Meter"
     return f"{what} ({muid[:8]})"
 
 

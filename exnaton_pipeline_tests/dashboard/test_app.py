@@ -241,9 +241,9 @@ def test_insights_are_listed_most_important_first(deployed_env) -> None:
     at = _run()
     insight_text = next(m.value for m in at.markdown if m.value.startswith("1. "))
     assert insight_text == (
-        "1. ⚠️ 52% of your consumption is in the high tariff.\n"
-        "2. 💡 Your standby use is 0.50 kWh per hour, 12.0 kWh a day.\n"
-        "3. ℹ️ You used 100% more in the week of 13 Feb than before."
+        "1. :orange[:material/warning:] 52% of your consumption is in the high tariff.\n"
+        "2. :green[:material/lightbulb:] Your standby use is 0.50 kWh per hour, 12.0 kWh a day.\n"
+        "3. :blue[:material/info:] You used 100% more in the week of 13 Feb than before."
     )
 
 
