@@ -157,6 +157,13 @@ def ensure_tenant_schema(conn: Connection, schema: str) -> str:
                 ingested_at timestamptz NOT NULL DEFAULT now())"""
             ).format(s)
         )
+        # the dashboard's "last pipeline update" is max(ingested_at)
+        cur.execute(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS ingested_objects_ingested_at ON {}.ingested_objects "
+                "(ingested_at)"
+            ).format(s)
+        )
     roles.ensure_reader_role(conn, schema)  # the tenant's dashboard reads as this role
     return kind
 
