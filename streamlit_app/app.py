@@ -339,6 +339,7 @@ def _headline(
         return figures.change_text(getattr(current, attribute), old, unit, decimals)
 
     rates = ", ".join(f"{b.name} {b.rate:.2f} {currency}/kWh" for b in tenant.tariff.bands)
+    before_text = "day before" if previous.days == 1 else f"{previous.days} days before"
     metrics = [
         ("Consumption", energy(current.consumption), change("consumption", "kWh", 1), "inverse"),
         ("Feed-in", energy(current.feed_in), change("feed_in", "kWh", 1), "normal"),
@@ -356,10 +357,10 @@ def _headline(
     for column, (label, value, delta, colour) in zip(columns, metrics, strict=True):
         column.metric(label, value, delta, delta_color=colour)
     if before is None:
-        st.caption(f"No readings in the {previous.days} days before to compare with.")
+        st.caption(f"No readings in the {before_text} to compare with.")
     else:
         st.caption(
-            f"Changes against the {previous.days} days before ({previous.label()}). "
+            f"Changes against the {before_text} ({previous.label()}). "
             f"Tariff: {rates}; feed-in {tenant.tariff.feed_in_rate:.2f} {currency}/kWh. "
             f"Net cost = high + low tariff cost − feed-in credit."
         )

@@ -62,9 +62,10 @@ def totals(daily: pd.DataFrame, period: Period, plan: TariffPlan) -> Totals | No
 
 
 def change_text(current: float, previous: float | None, unit: str, decimals: int) -> str | None:
-    """'+84.0 kWh (+100%)' against the previous period; None without a previous period."""
-    if previous is None:
-        return None
+    """'+84.0 kWh (+100%)' against the previous period; None without a previous period or
+    when both are zero."""
+    if previous is None or (abs(current) < 1e-9 and abs(previous) < 1e-9):
+        return None  # nothing to compare, or nothing either time (e.g. feed-in of a consumer)
     diff = current - previous
     text = f"{diff:+,.{decimals}f} {unit}"
     if abs(previous) > 1e-9:
@@ -97,12 +98,11 @@ class Completeness:
     def notice(self) -> str | None:
         parts = []
         if self.incomplete:
-            parts.append(
-                f"{_days(len(self.incomplete))} with missing readings ({day_list(self.incomplete)})"
-            )
+            count, days = _days_text(len(self.incomplete)), day_list(self.incomplete)
+            parts.append(f"{count} with missing readings ({days})")
         if self.missing:
             parts.append(
-                f"{_days(len(self.missing))} without any reading ({day_list(self.missing)})"
+                f"{_days_text(len(self.missing))} without any reading ({day_list(self.missing)})"
             )
         if not parts:
             return None
@@ -113,7 +113,7 @@ class Completeness:
         )
 
 
-def _days(n: int) -> str:
+def _days_text(n: int) -> str:
     return f"{n} day" if n == 1 else f"{n} days"
 
 

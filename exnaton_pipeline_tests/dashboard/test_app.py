@@ -144,11 +144,11 @@ def test_week_view_compares_with_the_week_before(deployed_env) -> None:
     # 13 - 19 Feb: 168 h x 1.0; high 5 x 13 = 65 kWh; 6 - 12 Feb half of it
     assert _metrics(at) == {
         "Consumption": ("168.0 kWh", "+84.0 kWh (+100%)"),
-        "Feed-in": ("0.0 kWh", "+0.0 kWh"),
+        "Feed-in": ("0.0 kWh", ""),  # none either week: no change shown
         "Net cost": ("43.46 CHF", "+21.73 CHF (+100%)"),
         "Cost high tariff": ("20.80 CHF", "+10.40 CHF (+100%)"),
         "Cost low tariff": ("22.66 CHF", "+11.33 CHF (+100%)"),
-        "Feed-in credit": ("0.00 CHF", "+0.00 CHF"),
+        "Feed-in credit": ("0.00 CHF", ""),
     }
     assert not at.warning  # every day of the week is complete
     energy = _charts(at)["energy_chart"]
@@ -171,6 +171,10 @@ def test_day_view_reads_quarter_hours(deployed_env) -> None:
     assert _metrics(at)["Consumption"] == ("24.0 kWh", "+12.0 kWh (+100%)")
     assert _metrics(at)["Cost high tariff"] == ("4.16 CHF", "+4.16 CHF")
     assert _metrics(at)["Cost low tariff"] == ("2.42 CHF", "-0.22 CHF (-8%)")  # 11 vs 12 kWh
+    assert at.caption[0].value.startswith(
+        "Changes against the day before (12 Feb 2023). Tariff: high 0.32 CHF/kWh, "
+        "low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh."
+    )
     energy = _charts(at)["energy_chart"]
     y = _values(energy["data"][0]["y"])
     assert (len(y), set(y)) == (96, {0.25})

@@ -120,6 +120,7 @@ def test_change_text() -> None:
     assert figures.change_text(2.42, 2.64, "CHF", 2) == "-0.22 CHF (-8%)"
     assert figures.change_text(4.16, 0.0, "CHF", 2) == "+4.16 CHF"  # no ratio against zero
     assert figures.change_text(1.0, None, "kWh", 1) is None
+    assert figures.change_text(0.0, 0.0, "kWh", 1) is None
 
 
 def test_completeness_lists_incomplete_and_missing_days() -> None:
