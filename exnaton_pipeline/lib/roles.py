@@ -1,10 +1,10 @@
 """Per-tenant read-only database roles: what the customer dashboard of one tenant connects as.
 
 Role `<schema>_reader` (e.g. `tenant_demo_reader`) may LOGIN, CONNECT to the warehouse
-database, USE its tenant's schema and SELECT every table in it, including tables created
-later by the pipeline's user (default privileges). It gets nothing on any other schema, so a
-dashboard holding tenant A's credentials cannot read tenant B's tables; its sessions are
-read-only by default as a second line of defence.
+database (granted where PUBLIC may not), USE its tenant's schema and SELECT every table in
+it, including tables created later by the pipeline's user (default privileges). It gets
+nothing on any other schema, so a dashboard holding tenant A's credentials cannot read tenant
+B's tables; its sessions are read-only by default as a second line of defence.
 
 The password is the secret EXNATON_READER_PASSWORD_<TENANT> (see settings.reader_password).
 Without it a development password derived from the role name is used and a warning says so:
@@ -107,9 +107,15 @@ def _ensure(cur, role: ReaderRole, schema: str) -> None:
         )
     )
     cur.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(r))
-    cur.execute("SELECT current_database()")
-    database = sql.Identifier(cur.fetchone()[0])
-    cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, r))
+    cur.execute(
+        "SELECT current_database(), has_database_privilege(%s, current_database(), 'CONNECT')",
+        (role.name,),
+    )
+    database, can_connect = cur.fetchone()
+    if not can_connect:  # PUBLIC may connect by default; hardened servers revoke that
+        cur.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), r)
+        )
     # PUBLIC's rights on schema public are the server's business (since PostgreSQL 15 PUBLIC
     # may no longer CREATE there); the reader holds no rights of its own on it.
     cur.execute(sql.SQL("REVOKE ALL ON SCHEMA public FROM {}").format(r))

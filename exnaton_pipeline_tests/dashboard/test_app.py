@@ -330,12 +330,14 @@ def test_missing_users_file_is_a_message(deployed_env, monkeypatch) -> None:
 # --- local demo ------------------------------------------------------------------------
 
 
-def test_local_demo_has_a_tenant_picker_and_no_sign_in(demo_db, monkeypatch) -> None:
+def test_local_demo_has_a_tenant_picker_and_no_sign_in(demo_db, registry, monkeypatch) -> None:
     monkeypatch.setenv("EXNATON_DASHBOARD_AUTH", "none")
     monkeypatch.delenv("EXNATON_DASHBOARD_TENANT", raising=False)
     at = _run(signed_in=False)
     picker = at.sidebar.selectbox(key="tenant")
-    assert picker.options == ["Demo Energy (real sample)", "Alpine Community", "New York Co-op"]
+    # every tenant of the test registry, by name, in registry order
+    assert picker.options == [tenant.name for tenant in registry.tenants]
+    assert picker.options[:3] == ["Demo Energy (real sample)", "Alpine Community", "New York Co-op"]
     assert not at.text_input
     assert _metrics(at)["Consumption"][0] == "318.0 kWh"
 

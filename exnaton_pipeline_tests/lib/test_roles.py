@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from psycopg2 import sql
 
 from exnaton_pipeline.lib import roles, warehouse
+from exnaton_pipeline_tests.conftest import create_database, drop_database
 from exnaton_pipeline_tests.contract_tables import create_analytics_tables
 
 
@@ -122,3 +123,26 @@ def test_a_reader_role_with_extra_powers_is_refused(warehouse_url: str) -> None:
                 sql.SQL("DROP ROLE {}").format(sql.Identifier(roles.reader_role_name(schema)))
             )
         admin.close()
+
+
+def test_reader_gets_connect_where_public_may_not_connect(pg_server_url: str) -> None:
+    url = create_database(pg_server_url, prefix="exnaton_hardened")
+    try:
+        admin = psycopg2.connect(_psycopg2_dsn(url))
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(
+                sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
+                    sql.Identifier(sa.make_url(url).database)
+                )
+            )
+        admin.close()
+        with warehouse.transaction(url) as conn:
+            warehouse.ensure_tenant_schema(conn, "tenant_demo")
+        reader = _reader(url, "tenant_demo")
+        with reader.cursor() as cur:
+            cur.execute("SELECT has_database_privilege(current_database(), 'CONNECT')")
+            assert cur.fetchone() == (True,)
+        reader.close()
+    finally:
+        drop_database(pg_server_url, url)
