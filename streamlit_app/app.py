@@ -1,6 +1,483 @@
-"""Customer dashboard (placeholder until the dashboard issue lands)."""
+"""The customer dashboard of one tenant: `streamlit run streamlit_app/app.py`.
 
+Deployed (default): pinned to EXNATON_DASHBOARD_TENANT, connected as that tenant's read-only
+role (EXNATON_DASHBOARD_DATABASE_URL), sign-in against EXNATON_DASHBOARD_USERS_FILE.
+Local demo (EXNATON_DASHBOARD_AUTH=none): no sign-in, a tenant picker, and the warehouse URL
+(EXNATON_DATABASE_URL, else the embedded server). Either way a page reads one tenant schema,
+and only finished tables: aggregates, profile, insights, and 15-minute readings for short
+ranges. Failures end in a message for the customer, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+import pandas as pd
 import streamlit as st
 
-st.title("exnaton energy dashboard")
-st.info("The dashboard is being built; the pipeline runs in the Dagster UI.")
+from exnaton_pipeline.lib import database, settings
+from exnaton_pipeline.lib.tenants import Registry, RegistryError, Tenant, load_registry
+from streamlit_app import auth, charts, data, figures, periods
+from streamlit_app.periods import Period
+
+log = logging.getLogger("streamlit_app")
+
+# Cached per argument set for as long as the pipeline's refresh interval.
+_cached = st.cache_data(ttl=data.REFRESH, show_spinner=False)
+_catalogue = _cached(data.load_catalogue)
+_daily = _cached(data.load_daily)
+_hourly = _cached(data.load_hourly)
+_quarter_hours = _cached(data.load_quarter_hours)
+_profile = _cached(data.load_profile)
+_insights = _cached(data.load_insights)
+
+# Streamlit's bundled Material icons: they render without emoji fonts on the client.
+SEVERITY_ICONS = {
+    "warning": ":orange[:material/warning:]",
+    "tip": ":green[:material/lightbulb:]",
+    "info": ":blue[:material/info:]",
+}
+
+
+class ConfigError(Exception):
+    """The deployment is not set up correctly; the message says what to set."""
+
+
+@st.cache_resource(ttl=data.REFRESH, show_spinner=False)
+def _registry(path: str) -> Registry:
+    return load_registry(path)
+
+
+def main() -> None:
+    st.set_page_config(page_title="My electricity", page_icon="⚡", layout="wide")
+    try:
+        _page()
+    except (ConfigError, data.DataError) as exc:
+        st.error(str(exc))
+    except Exception:
+        log.exception("dashboard page failed")
+        st.error(
+            "Something went wrong while preparing this page. Please reload it; if the problem "
+            "stays, contact support."
+        )
+
+
+def _page() -> None:
+    mode = settings.dashboard_auth()
+    if mode not in ("password", "none"):
+        raise ConfigError(
+            f"EXNATON_DASHBOARD_AUTH is {mode!r}: use 'password' (sign-in, the default) or "
+            f"'none' (local demo)."
+        )
+    try:
+        registry = _registry(str(settings.tenants_file()))
+    except RegistryError as exc:
+        raise ConfigError(f"The tenant registry cannot be read: {exc}") from None
+    if mode == "none":
+        tenant = _tenant_picker(registry)
+        url = database.warehouse_url()
+    else:
+        tenant, url, users = _pinned_deployment(registry)
+        if not _signed_in(users, tenant):
+            return
+    _dashboard(tenant, url)
+
+
+def _pinned_deployment(registry: Registry) -> tuple[Tenant, str, dict[str, auth.User]]:
+    tenant_id = settings.dashboard_tenant()
+    if not tenant_id:
+        raise ConfigError("This dashboard is not set up: EXNATON_DASHBOARD_TENANT is not set.")
+    try:
+        tenant = registry.get(tenant_id)
+    except RegistryError:
+        raise ConfigError(
+            f"This dashboard is set up for tenant {tenant_id!r}, which is not in the tenant "
+            f"registry. Please contact support."
+        ) from None
+    url = settings.dashboard_database_url()
+    if not url:
+        raise ConfigError(
+            "This dashboard is not set up: EXNATON_DASHBOARD_DATABASE_URL (the tenant's "
+            "reader role) is not set."
+        )
+    users_file = settings.dashboard_users_file()
+    if users_file is None:
+        raise ConfigError(
+            "Sign-in is not set up: EXNATON_DASHBOARD_USERS_FILE names no users file "
+            "(EXNATON_DASHBOARD_AUTH=none runs the local demo without sign-in)."
+        )
+    try:
+        users = auth.load_users(users_file)
+    except auth.UsersFileError as exc:
+        raise ConfigError(f"Sign-in is not set up: {exc}") from None
+    return tenant, url, users
+
+
+def _tenant_picker(registry: Registry) -> Tenant:
+    if not registry.tenants:
+        raise ConfigError("The tenant registry lists no tenants.")
+    ids = registry.ids
+    preferred = settings.dashboard_tenant()
+    with st.sidebar:
+        tenant_id = st.selectbox(
+            "Tenant",
+            ids,
+            index=ids.index(preferred) if preferred in ids else 0,
+            format_func=lambda t: registry.get(t).name,
+            key="tenant",
+        )
+        st.caption("Local demo: no sign-in, every tenant of the registry.")
+    return registry.get(tenant_id)
+
+
+# --- sign-in ---------------------------------------------------------------------------
+
+
+def _signed_in(users: dict[str, auth.User], tenant: Tenant) -> bool:
+    username = st.session_state.get("user")
+    if username in users:
+        with st.sidebar:
+            st.write(f"Signed in as **{figures.plain_markdown(users[username].name)}**")
+            st.button("Sign out", key="sign_out", on_click=_sign_out)
+        return True
+    st.title(tenant.name)
+    st.subheader("Sign in")
+    with st.form("sign_in"):
+        st.text_input("User name", key="sign_in_user")
+        st.text_input("Password", type="password", key="sign_in_password")
+        st.form_submit_button("Sign in", on_click=_sign_in, args=(users,))
+    if st.session_state.get("sign_in_failed"):
+        st.error("Wrong user name or password.")
+    return False
+
+
+def _sign_in(users: dict[str, auth.User]) -> None:
+    state = st.session_state
+    user = auth.verify(users, state.get("sign_in_user", ""), state.get("sign_in_password", ""))
+    state["sign_in_failed"] = user is None
+    if user is not None:
+        state["user"] = user.username
+
+
+def _sign_out() -> None:
+    st.session_state.clear()
+
+
+# --- the dashboard ---------------------------------------------------------------------
+
+
+def _dashboard(tenant: Tenant, url: str) -> None:
+    catalogue = _catalogue(url, tenant.schema)
+    meters = catalogue.meters
+    st.title(tenant.name)
+    if meters.empty:
+        st.info(
+            f"There is no meter data for {tenant.name} yet. Figures appear after the "
+            f"pipeline's next update."
+        )
+        return
+    names = figures.meter_names(tenant, dict(zip(meters["muid"], meters["registers"], strict=True)))
+    with st.sidebar:
+        muid = st.selectbox("Meter", list(names), format_func=names.get, key=f"meter_{tenant.id}")
+    meter = meters.set_index("muid").loc[muid]
+    first, last = meter["first_day"], meter["last_day"]
+    last_complete = None if pd.isna(meter["last_complete_day"]) else meter["last_complete_day"]
+    _freshness(catalogue, meter["newest_reading"], tenant)
+
+    period = _period_controls(tenant, first, last, last_complete)
+    previous = period.previous()
+    daily = _daily(url, tenant.schema, muid, previous.start, period.end)
+    current = figures.totals(daily, period, tenant.tariff)
+    st.subheader(f"{names[muid]} · {period.label()}")
+    if current is None:
+        st.info(
+            f"No readings for {names[muid]} in {period.label()}. Readings are available "
+            f"from {first:%-d %b %Y} to {last:%-d %b %Y}."
+        )
+    else:
+        notice = figures.completeness(daily, period, first, last).notice()
+        if notice:
+            st.warning(notice)
+        _headline(current, figures.totals(daily, previous, tenant.tariff), previous, tenant)
+        _energy_over_time(url, tenant, muid, meter["registers"], period, daily)
+    _typical_week(url, tenant, muid, meter["registers"])
+    _insight_list(url, tenant, muid)
+
+
+def _freshness(catalogue: data.Catalogue, newest: pd.Timestamp, tenant: Tenant) -> None:
+    with st.sidebar:
+        st.caption(
+            f"Newest reading: {_when(newest, tenant)}  \n"
+            f"Last pipeline update: {_when(catalogue.last_update, tenant)}"
+        )
+
+
+def _when(moment: datetime | pd.Timestamp | None, tenant: Tenant) -> str:
+    if moment is None or pd.isna(moment):
+        return "none yet"
+    return pd.Timestamp(moment).tz_convert(tenant.timezone).strftime("%-d %b %Y, %H:%M %Z")
+
+
+# --- period ----------------------------------------------------------------------------
+
+
+def _period_controls(tenant: Tenant, first: date, last: date, last_complete: date | None) -> Period:
+    """Kind, date (or range) and previous/next, bounded by the meter's days with data.
+
+    The chosen period lives in session state under "period"; widgets forget their values
+    while hidden, so they are filled from it when shown again or moved by a button.
+    """
+    state = st.session_state
+    stored = state.get("period")
+    if stored is None or not periods.overlaps(stored, first, last):
+        stored = periods.default_period(last, last_complete, tenant.live)
+        _set_period(stored)
+    sync = state.pop("period_sync", False)
+    anchor = periods.clamp(stored.start, first, last)
+    widget_values = {
+        "period_kind": stored.kind,
+        "period_anchor": anchor,
+        "period_range": (anchor, periods.clamp(stored.end, first, last)),
+    }
+    for key, value in widget_values.items():
+        if sync or key not in state:
+            state[key] = value
+    columns = st.columns([3, 2, 1, 1], vertical_alignment="bottom")
+    kind_col, date_col, back_col, forward_col = columns
+    kind_col.radio(
+        "Period",
+        periods.KINDS,
+        format_func=str.title,
+        horizontal=True,
+        key="period_kind",
+        on_change=_on_kind,
+        args=(first, last),
+    )
+    if stored.kind == "custom":
+        date_col.date_input(
+            "From – to",
+            min_value=first,
+            max_value=last,
+            format="YYYY-MM-DD",
+            key="period_range",
+            on_change=_on_range,
+        )
+    else:
+        date_col.date_input(
+            "Date",
+            min_value=first,
+            max_value=last,
+            format="YYYY-MM-DD",
+            key="period_anchor",
+            on_change=_on_anchor,
+        )
+    back_col.button(
+        "◀ Previous",
+        key="period_previous",
+        disabled=stored.start <= first,
+        on_click=_shift,
+        args=(-1,),
+        width="stretch",
+    )
+    forward_col.button(
+        "Next ▶",
+        key="period_next",
+        disabled=stored.end >= last,
+        on_click=_shift,
+        args=(1,),
+        width="stretch",
+    )
+    return state["period"]
+
+
+def _set_period(period: Period) -> None:
+    st.session_state["period"] = period
+    st.session_state["period_sync"] = True
+
+
+def _on_kind(first: date, last: date) -> None:
+    state = st.session_state
+    kind, stored = state["period_kind"], state["period"]
+    if kind == "custom":
+        _set_period(Period("custom", stored.start, stored.end))
+    else:  # the day, week or month of the newest day shown so far
+        _set_period(periods.period_of(kind, periods.clamp(stored.end, first, last)))
+
+
+def _on_anchor() -> None:
+    state = st.session_state
+    _set_period(periods.period_of(state["period"].kind, state["period_anchor"]))
+
+
+def _shift(step: int) -> None:
+    _set_period(periods.shift(st.session_state["period"], step))
+
+
+def _on_range() -> None:
+    chosen = st.session_state["period_range"]
+    if len(chosen) == 2:  # one date means the customer is still picking the end
+        _set_period(Period("custom", chosen[0], chosen[1]))
+
+
+# --- figures ---------------------------------------------------------------------------
+
+
+def _headline(
+    current: figures.Totals, before: figures.Totals | None, previous: Period, tenant: Tenant
+) -> None:
+    currency = tenant.tariff.currency
+
+    def energy(value: float) -> str:
+        return f"{value:,.1f} kWh"
+
+    def money(value: float) -> str:
+        return f"{value:,.2f} {currency}"
+
+    def change(attribute: str, unit: str, decimals: int) -> str | None:
+        old = getattr(before, attribute) if before else None
+        return figures.change_text(getattr(current, attribute), old, unit, decimals)
+
+    rates = ", ".join(f"{b.name} {b.rate:.2f} {currency}/kWh" for b in tenant.tariff.bands)
+    before_text = "day before" if previous.days == 1 else f"{previous.days} days before"
+    metrics = [
+        ("Consumption", energy(current.consumption), change("consumption", "kWh", 1), "inverse"),
+        ("Feed-in", energy(current.feed_in), change("feed_in", "kWh", 1), "normal"),
+        ("Net cost", money(current.net_cost), change("net_cost", currency, 2), "inverse"),
+        ("Cost high tariff", money(current.cost_high), change("cost_high", currency, 2), "inverse"),
+        ("Cost low tariff", money(current.cost_low), change("cost_low", currency, 2), "inverse"),
+        (
+            "Feed-in credit",
+            money(current.feed_in_credit),
+            change("feed_in_credit", currency, 2),
+            "normal",
+        ),
+    ]
+    columns = [*st.columns(3), *st.columns(3)]
+    for column, (label, value, delta, colour) in zip(columns, metrics, strict=True):
+        column.metric(label, value, delta, delta_color=colour)
+    if before is None:
+        st.caption(f"No readings in the {before_text} to compare with.")
+    else:
+        st.caption(
+            f"Changes against the {before_text} ({previous.label()}). "
+            f"Tariff: {rates}; feed-in {tenant.tariff.feed_in_rate:.2f} {currency}/kWh. "
+            f"Net cost = high + low tariff cost − feed-in credit."
+        )
+
+
+def _resolution(period: Period) -> str:
+    options = ["auto", *periods.resolutions_for(period)]
+    auto = periods.auto_resolution(period)
+    if st.session_state.get("resolution") not in options:
+        st.session_state["resolution"] = "auto"
+
+    def label(option: str) -> str:
+        if option == "auto":
+            return f"Auto ({periods.RESOLUTIONS[auto][0].lower()})"
+        return periods.RESOLUTIONS[option][0]
+
+    choice = st.radio("Resolution", options, format_func=label, horizontal=True, key="resolution")
+    return auto if choice == "auto" else choice
+
+
+def _energy_over_time(
+    url: str,
+    tenant: Tenant,
+    muid: str,
+    registers: tuple[str, ...],
+    period: Period,
+    daily: pd.DataFrame,
+) -> None:
+    st.markdown("#### Consumption and feed-in over time")
+    resolution = _resolution(period)
+    start, end = period.utc_bounds(tenant.zone)
+    if resolution == "day":
+        frame = daily[[period.contains(d) for d in daily["day"]]].rename(columns={"day": "start"})
+    else:
+        load, column = {
+            "15min": (_quarter_hours, "ts"),
+            "hour": (_hourly, "hour_start"),
+        }[resolution]
+        frame = load(url, tenant.schema, muid, start, end).rename(columns={column: "start"})
+        frame["start"] = frame["start"].dt.tz_convert(tenant.timezone)
+    if frame.empty:
+        st.info("No readings at this resolution in the period; try another resolution.")
+        return
+    series = {
+        column: name
+        for column, register, name in (
+            ("import_kwh", data.IMPORT, "Consumption"),
+            ("export_kwh", data.EXPORT, "Feed-in"),
+        )
+        if register in registers or not registers
+    }
+    x = frame["start"] if resolution == "day" else frame["start"].dt.tz_localize(None)
+    windows = (
+        figures.high_band_windows(tenant.tariff, period.start, period.end)
+        if resolution != "day"
+        else []
+    )
+    st.plotly_chart(
+        charts.energy_over_time(frame.assign(start=x), resolution, series, windows),
+        width="stretch",
+        key="energy_chart",
+    )
+    if windows:
+        st.caption(f"Shaded: high-tariff hours. Times in {tenant.timezone}.")
+    st.download_button(
+        "Download these data (CSV)",
+        figures.csv_export(frame, resolution, series, tenant),
+        file_name=f"{tenant.id}_{muid[:8]}_{period.start}_{period.end}_{resolution}.csv",
+        mime="text/csv",
+        key="download_csv",
+    )
+
+
+def _typical_week(url: str, tenant: Tenant, muid: str, registers: tuple[str, ...]) -> None:
+    st.markdown("#### Typical week")
+    profile = _profile(url, tenant.schema, muid)
+    if profile.empty:
+        st.caption("No weekly pattern yet: it needs a few days of readings.")
+        return
+    if data.IMPORT in registers or not registers:
+        column, what, scale = "avg_import_kwh", "Consumption", "OrRd"
+    else:
+        column, what, scale = "avg_export_kwh", "Feed-in", "Greens"
+    window = periods.date_range_label(profile["window_start"].min(), profile["window_end"].max())
+    st.caption(
+        f"{what}: average kWh per hour of the local day ({tenant.timezone}), {window}. "
+        f"The pattern of the recent weeks; it does not follow the period above."
+    )
+    left, right = st.columns(2)
+    left.markdown(f"**{what} by weekday and hour**")
+    left.plotly_chart(
+        charts.weekday_hour_heatmap(figures.weekday_hour_matrix(profile, column), scale),
+        width="stretch",
+        key="heatmap",
+    )
+    right.markdown("**Average day: weekdays and weekends**")
+    right.plotly_chart(
+        charts.daily_profile(figures.weekday_weekend_profile(profile, column)),
+        width="stretch",
+        key="daily_profile",
+    )
+
+
+def _insight_list(url: str, tenant: Tenant, muid: str) -> None:
+    st.markdown("#### Insights")
+    rows = _insights(url, tenant.schema, muid)
+    if rows.empty:
+        st.caption("No insights for this meter yet.")
+        return
+    st.markdown(
+        "\n".join(
+            f"{n}. {SEVERITY_ICONS.get(severity, '')} {figures.plain_markdown(message)}"
+            for n, (severity, message) in enumerate(
+                zip(rows["severity"], rows["message"], strict=True), 1
+            )
+        )
+    )
+
+
+main()

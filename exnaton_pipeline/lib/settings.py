@@ -40,3 +40,34 @@ def tenants_file() -> Path:
 def s3_endpoint_url() -> str | None:
     """Endpoint of an S3-compatible store (MinIO, moto); None for AWS itself."""
     return os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def reader_password(schema: str) -> str | None:
+    """Secret of a tenant's read-only role: EXNATON_READER_PASSWORD_<TENANT> (None if unset).
+
+    <TENANT> is the tenant id upper-cased with `-` as `_` (tenant `nyc-coop` reads
+    EXNATON_READER_PASSWORD_NYC_COOP), i.e. the schema name without its `tenant_` prefix.
+    """
+    suffix = schema.removeprefix("tenant_").upper()
+    return os.environ.get(f"EXNATON_READER_PASSWORD_{suffix}") or None
+
+
+def dashboard_tenant() -> str | None:
+    """The tenant a dashboard deployment is pinned to (EXNATON_DASHBOARD_TENANT)."""
+    return os.environ.get("EXNATON_DASHBOARD_TENANT") or None
+
+
+def dashboard_database_url() -> str | None:
+    """The dashboard's database URL: the pinned tenant's reader role (deployed mode)."""
+    return os.environ.get("EXNATON_DASHBOARD_DATABASE_URL") or None
+
+
+def dashboard_auth() -> str:
+    """EXNATON_DASHBOARD_AUTH: `password` (default, sign-in required) or `none` (local demo)."""
+    return (os.environ.get("EXNATON_DASHBOARD_AUTH") or "password").strip().lower()
+
+
+def dashboard_users_file() -> Path | None:
+    """Users and bcrypt password hashes for sign-in (EXNATON_DASHBOARD_USERS_FILE; TOML/YAML)."""
+    value = os.environ.get("EXNATON_DASHBOARD_USERS_FILE")
+    return Path(value) if value else None

@@ -26,6 +26,7 @@ import psycopg2.extensions
 import sqlalchemy as sa
 from psycopg2 import sql
 
+from exnaton_pipeline.lib import roles
 from exnaton_pipeline.lib.obis import decode
 from exnaton_pipeline.lib.source import SourceObject
 
@@ -84,7 +85,10 @@ def storage_kind(conn: Connection) -> str:
 
 
 def ensure_tenant_schema(conn: Connection, schema: str) -> str:
-    """Create the tenant's schema and tables if missing; return the storage kind used."""
+    """Create the tenant's schema and tables if missing; return the storage kind used.
+
+    Also ensures the tenant's read-only role (lib.roles) that its dashboard connects as.
+    """
     s = sql.Identifier(schema)
     with conn.cursor() as cur:
         # serialise concurrent first runs of one tenant
@@ -167,6 +171,14 @@ def ensure_tenant_schema(conn: Connection, schema: str) -> str:
                 ingested_at timestamptz NOT NULL DEFAULT now())"""
             ).format(s)
         )
+        # the dashboard's "last pipeline update" is max(ingested_at)
+        cur.execute(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS ingested_objects_ingested_at ON {}.ingested_objects "
+                "(ingested_at)"
+            ).format(s)
+        )
+    roles.ensure_reader_role(conn, schema)  # the tenant's dashboard reads as this role
     return kind
 
 

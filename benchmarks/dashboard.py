@@ -1,0 +1,317 @@
+"""Dashboard load benchmark: `python -m benchmarks.dashboard [--meters 50] [--days 365]`.
+
+Builds a tenant with 50 meters and a year of history in a scratch database on the warehouse
+server (EXNATON_DATABASE_URL, else the embedded one): 15-minute readings, and hourly/daily
+aggregates, the weekday-hour profile and insights in the analytics contract's tables, all
+generated set-based in SQL. Then it times the dashboard's data-loading functions per view,
+uncached and connected as the tenant's read-only role, for random meters and periods, and
+reports p50/p95/max against the 300 ms target. It also EXPLAINs every statement the views
+send and lists the access path per table, so a missing index shows up as a Seq Scan.
+
+Until the analytics pipeline is merged the aggregate tables are created with the test
+helper that transcribes the contract (exnaton_pipeline_tests.contract_tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg2
+import sqlalchemy as sa
+from psycopg2 import sql
+
+from exnaton_pipeline.lib import database, roles, warehouse
+from exnaton_pipeline_tests.contract_tables import create_analytics_tables
+from streamlit_app import data, periods
+from streamlit_app.periods import Period
+
+SCHEMA = "tenant_bench_dashboard"
+ZONE = "Europe/Zurich"
+TARGET_MS = 300.0
+PV_EVERY = 5  # every fifth meter also exports (a PV installation)
+
+
+def _admin(url: str):
+    conn = psycopg2.connect(
+        sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    conn.autocommit = True
+    return conn
+
+
+def generate(url: str, meters: int, first: date, days: int) -> None:
+    """Readings, aggregates, profile, insights and manifest rows, each one INSERT ... SELECT."""
+    s = sql.Identifier(SCHEMA)
+    last = first + timedelta(days=days - 1)
+    params = {
+        "tz": ZONE,
+        "first": first,
+        "end": last + timedelta(days=1),
+        "meters": meters,
+        "days": days,
+    }
+    steps = [
+        (
+            "meter_readings",
+            """INSERT INTO {s}.meter_readings
+                (muid, obis, register, ts, kwh, quality, source_key, source_etag)
+            SELECT m.muid, r.obis, r.register, t.ts,
+                CASE WHEN r.register = 'active_import' THEN 0.02 + 0.3 * random()
+                     ELSE greatest(0, sin(pi() * (extract(hour FROM t.ts AT TIME ZONE %(tz)s)
+                                                  - 6) / 12)) * 0.4 * random() END,
+                'measured', 'bench', 'bench'
+            FROM (SELECT n, md5('bench-meter-' || n)::uuid AS muid
+                  FROM generate_series(1, %(meters)s) n) m
+            CROSS JOIN LATERAL (VALUES ('0100011D00FF', 'active_import'),
+                                       ('0100021D00FF', 'active_export')) r(obis, register)
+            CROSS JOIN generate_series(%(first)s::timestamp AT TIME ZONE %(tz)s,
+                                       %(end)s::timestamp AT TIME ZONE %(tz)s
+                                           - interval '15 minutes',
+                                       interval '15 minutes') t(ts)
+            WHERE (r.register = 'active_import' OR m.n %% """
+            + str(PV_EVERY)
+            + """ = 0)
+                -- meter 1 was taken out of service half-way: the worst case for "newest"
+                AND NOT (m.n = 1 AND t.ts >= %(first)s::date + %(days)s / 2)""",
+        ),
+        (
+            "hourly_energy",
+            """INSERT INTO {s}.hourly_energy
+            SELECT muid, hour_start, (hour_start AT TIME ZONE %(tz)s)::date,
+                extract(hour FROM hour_start AT TIME ZONE %(tz)s),
+                extract(isodow FROM hour_start AT TIME ZONE %(tz)s),
+                imp, exp, ht, imp - ht, ht * 0.32 + (imp - ht) * 0.22, exp * 0.10, n
+            FROM (
+                SELECT muid, date_trunc('hour', ts) AS hour_start,
+                    coalesce(sum(kwh) FILTER (WHERE register = 'active_import'), 0) AS imp,
+                    coalesce(sum(kwh) FILTER (WHERE register = 'active_export'), 0) AS exp,
+                    coalesce(sum(kwh) FILTER (WHERE register = 'active_import'
+                        AND extract(isodow FROM ts AT TIME ZONE %(tz)s) <= 5
+                        AND extract(hour FROM ts AT TIME ZONE %(tz)s) BETWEEN 7 AND 19), 0)
+                        AS ht,
+                    count(DISTINCT ts) AS n
+                FROM {s}.meter_readings GROUP BY 1, 2) h""",
+        ),
+        (
+            "daily_energy",
+            """INSERT INTO {s}.daily_energy
+            SELECT muid, local_date, sum(import_kwh), sum(export_kwh), sum(ht_kwh), sum(nt_kwh),
+                sum(cost), sum(feed_in_credit), max(import_kwh), min(hour_start),
+                sum(intervals), 96, sum(intervals) >= 96
+            FROM {s}.hourly_energy GROUP BY muid, local_date""",
+        ),
+        (
+            "weekday_hour_profile",
+            """INSERT INTO {s}.weekday_hour_profile
+            SELECT muid, iso_weekday, local_hour, avg(import_kwh), avg(export_kwh), count(*),
+                %(end)s::date - 28, %(end)s::date - 1
+            FROM {s}.hourly_energy WHERE local_date >= %(end)s::date - 28
+            GROUP BY muid, iso_weekday, local_hour""",
+        ),
+        (
+            "insights",
+            """INSERT INTO {s}.insights (tenant, muid, period_start, period_end, kind, value,
+                unit, severity, rank, message)
+            SELECT 'bench-dashboard', m.muid, %(end)s::date - 28, %(end)s::date - 1,
+                'kind_' || k, k * 1.5, 'kWh', (ARRAY['warning', 'tip', 'info'])[1 + k %% 3], k,
+                'Insight number ' || k || ' says something with ' || k * 1.5 || ' kWh.'
+            FROM (SELECT DISTINCT muid FROM {s}.daily_energy) m, generate_series(1, 5) k""",
+        ),
+        (
+            "ingested_objects",
+            """INSERT INTO {s}.ingested_objects (key, etag, size, last_modified, partition_day,
+                rows_read, rows_written, rows_rejected, run_id, ingested_at)
+            SELECT 'bench/' || d::date || '/' || m.muid || '.json', 'e', 1, d, d::date, 96, 96,
+                0, NULL, d + interval '1 day 1 hour'
+            FROM (SELECT DISTINCT muid FROM {s}.daily_energy) m,
+                generate_series(%(first)s::timestamptz, %(end)s::timestamptz - interval '1 day',
+                                interval '1 day') d""",
+        ),
+    ]
+    with warehouse.transaction(url) as conn:
+        warehouse.ensure_tenant_schema(conn, SCHEMA)
+        create_analytics_tables(conn, SCHEMA)
+        warehouse.ensure_month_partitions(
+            conn, SCHEMA, [first - timedelta(days=1) + timedelta(days=n) for n in range(days + 2)]
+        )
+    for table, statement in steps:
+        started = time.perf_counter()
+        with warehouse.transaction(url) as conn, conn.cursor() as cur:
+            cur.execute(sql.SQL(statement).format(s=s), params)
+            rows = cur.rowcount
+        print(f"  {table:<22} {rows:>10,} rows  {time.perf_counter() - started:6.1f} s", flush=True)
+    conn = _admin(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("ANALYZE"))
+    finally:
+        conn.close()
+
+
+def views(url: str, meters: list[str], first: date, last: date) -> dict[str, Callable[[], None]]:
+    """One loader per dashboard view: what a page render of that view reads, for a random
+    meter and period (the app calls the same functions through st.cache_data)."""
+    zone = ZoneInfo(ZONE)
+
+    def anchor() -> date:
+        return first + timedelta(days=random.randrange((last - first).days + 1))
+
+    def period_view(kind: str, resolution: str) -> Callable[[], None]:
+        def load() -> None:
+            muid = random.choice(meters)
+            period = periods.period_of(kind, anchor())
+            if kind == "custom":  # a year
+                period = Period("custom", last - timedelta(days=364), last)
+            data.load_daily(url, SCHEMA, muid, period.previous().start, period.end)
+            start, end = period.utc_bounds(zone)
+            if resolution == "15min":
+                data.load_quarter_hours(url, SCHEMA, muid, start, end)
+            elif resolution == "hour":
+                data.load_hourly(url, SCHEMA, muid, start, end)
+
+        return load
+
+    def typical_week() -> None:
+        muid = random.choice(meters)
+        data.load_profile(url, SCHEMA, muid)
+        data.load_insights(url, SCHEMA, muid)
+
+    return {
+        "catalogue (meters, bounds, freshness)": lambda: data.load_catalogue(url, SCHEMA),
+        "day, 15-minute": period_view("day", "15min"),
+        "week, hourly": period_view("week", "hour"),
+        "week, 15-minute": period_view("week", "15min"),
+        "month, daily": period_view("month", "day"),
+        "month, hourly": period_view("month", "hour"),
+        "year, daily": period_view("custom", "day"),
+        "typical week + insights": typical_week,
+    }
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure(loaders: dict[str, Callable[[], None]], runs: int) -> bool:
+    print(f"\n{'view (uncached)':<40} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    ok = True
+    for name, load in loaders.items():
+        load()  # warm the connection pool and the server's plan and buffer caches
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            load()
+            samples.append((time.perf_counter() - started) * 1000)
+        p95 = _percentile(samples, 0.95)
+        ok &= p95 < TARGET_MS
+        print(
+            f"{name:<40} {statistics.median(samples):8.1f} {p95:8.1f} {max(samples):8.1f}"
+            f"{'' if p95 < TARGET_MS else '  OVER TARGET'}"
+        )
+    return ok
+
+
+def explain(owner_url: str, reader_url: str, loaders: dict[str, Callable[[], None]]) -> None:
+    """Capture each view's statements once, EXPLAIN them, list scan node and table."""
+    captured: list[tuple[str, str]] = []
+    current = {"view": ""}
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        captured.append((current["view"], cursor.mogrify(statement, parameters).decode()))
+
+    engine = warehouse.engine(reader_url)
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        for name, load in loaders.items():
+            current["view"] = name
+            load()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    print("\naccess paths (EXPLAIN)")
+    conn = _admin(owner_url)
+    try:
+        with conn.cursor() as cur:
+            seen = set()
+            for view, statement in captured:
+                if statement in seen or not statement.lstrip().startswith(("SELECT", "WITH")):
+                    continue
+                seen.add(statement)
+                cur.execute("EXPLAIN (FORMAT JSON) " + statement)
+                scans = sorted(set(_scans(cur.fetchone()[0][0]["Plan"])))
+                print(f"  {view:<40} " + "; ".join(scans))
+    finally:
+        conn.close()
+
+
+def _scans(node: dict) -> list[str]:
+    found = []
+    if node["Node Type"] == "Bitmap Index Scan":
+        found.append(_MONTH.sub("<month>", f"Bitmap Index Scan ({node['Index Name']})"))
+    if "Relation Name" in node:
+        index = f" ({node['Index Name']})" if "Index Name" in node else ""
+        # the monthly partitions of meter_readings fold into one entry
+        found.append(_MONTH.sub("<month>", f"{node['Node Type']} {node['Relation Name']}{index}"))
+    for child in node.get("Plans", []):
+        found.extend(_scans(child))
+    return found
+
+
+_MONTH = re.compile(r"(?<=meter_readings_)\d{4}_\d{2}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.dashboard", description=__doc__)
+    parser.add_argument("--meters", type=int, default=50)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--runs", type=int, default=40, help="timed loads per view")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args(argv)
+    random.seed(7)
+
+    server = database.warehouse_url()
+    scratch = f"exnaton_bench_dashboard_{uuid.uuid4().hex[:8]}"
+    admin = _admin(server)
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    url = sa.make_url(server).set(database=scratch).render_as_string(hide_password=False)
+    first = date(2025, 1, 1)
+    last = first + timedelta(days=args.days - 1)
+    try:
+        print(f"generating {args.meters} meters x {args.days} days in database {scratch}")
+        generate(url, args.meters, first, args.days)
+        reader = roles.reader_url(url, SCHEMA)
+        meters = list(data.load_catalogue(reader, SCHEMA).meters["muid"])
+        loaders = views(reader, meters, first, last)
+        ok = measure(loaders, args.runs)
+        explain(url, reader, loaders)
+        print(f"\ntarget p95 < {TARGET_MS:.0f} ms for every view: {'met' if ok else 'NOT met'}")
+    finally:
+        warehouse.engine(url).dispose()
+        warehouse.engine(roles.reader_url(url, SCHEMA)).dispose()
+        if not args.keep:
+            with admin.cursor() as cur:
+                cur.execute(
+                    sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(scratch))
+                )
+                # the role is server-wide; its only grants were in the scratch database
+                cur.execute(
+                    sql.SQL("DROP ROLE IF EXISTS {}").format(
+                        sql.Identifier(roles.reader_role_name(SCHEMA))
+                    )
+                )
+        admin.close()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""A hand-made tenant for the dashboard tests: tenant `demo` (Europe/Zurich, swiss_dual).
+
+Until the analytics pipeline is merged the contract tables are filled here by hand. Every
+value follows from this simple pattern, so the tests can compute expected figures by hand:
+
+- HOUSE (registry name "Household consumption"): imports 0.5 kWh every local hour,
+  1.0 kWh in the week Mon 13 - Sun 19 Feb 2023.
+- PV ("PV feed-in"): exports 0.25 kWh in the local hours 10..15, nothing otherwise.
+- SPARE (not in the registry): imports 0.1 kWh every hour.
+- Local days 1 - 19 Feb have all 24 hours; 20 - 27 Feb have no readings at all; 28 Feb has
+  only the hours 00..11 (an incomplete day).
+- High tariff: Mon-Fri 07:00-20:00 local at 0.32 CHF/kWh, else 0.22; feed-in 0.10 CHF/kWh.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import bcrypt
+import pandas as pd
+import pytest
+from psycopg2 import sql
+
+from exnaton_pipeline.lib import roles, warehouse
+from exnaton_pipeline_tests.contract_tables import create_analytics_tables
+
+HOUSE = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
+PV = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
+SPARE = "0c0ffee0-0000-4000-8000-000000000001"
+SCHEMA = "tenant_demo"
+ZONE = ZoneInfo("Europe/Zurich")
+IMPORT_OBIS, EXPORT_OBIS = "0100011D00FF", "0100021D00FF"
+FULL_DAYS = [date(2023, 2, 1) + timedelta(days=n) for n in range(19)]  # 1 .. 19 Feb
+PARTIAL_DAY = date(2023, 2, 28)  # hours 00..11 only
+PASSWORD = "correct horse battery staple"
+
+
+def _hours() -> list[tuple[date, int]]:
+    return [(d, h) for d in FULL_DAYS for h in range(24)] + [(PARTIAL_DAY, h) for h in range(12)]
+
+
+def _energy(muid: str, day: date, hour: int) -> tuple[float, float]:
+    """(import, export) kWh of the local hour."""
+    if muid == HOUSE:
+        return (1.0 if date(2023, 2, 13) <= day <= date(2023, 2, 19) else 0.5), 0.0
+    if muid == PV:
+        return 0.0, (0.25 if 10 <= hour <= 15 else 0.0)
+    return 0.1, 0.0
+
+
+def _hourly_rows() -> pd.DataFrame:
+    rows = []
+    for muid in (HOUSE, PV, SPARE):
+        for day, hour in _hours():
+            imp, exp = _energy(muid, day, hour)
+            high = day.isoweekday() <= 5 and 7 <= hour < 20
+            ht, nt = (imp, 0.0) if high else (0.0, imp)
+            start = datetime.combine(day, time(hour), tzinfo=ZONE).astimezone(ZoneInfo("UTC"))
+            rows.append(
+                (
+                    muid,
+                    start,
+                    day,
+                    hour,
+                    day.isoweekday(),
+                    imp,
+                    exp,
+                    ht,
+                    nt,
+                    ht * 0.32 + nt * 0.22,
+                    exp * 0.10,
+                    4,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def _readings() -> pd.DataFrame:
+    rows = []
+    for muid in (HOUSE, PV, SPARE):
+        obis = EXPORT_OBIS if muid == PV else IMPORT_OBIS
+        for day, hour in _hours():
+            kwh = sum(_energy(muid, day, hour)) / 4
+            start = datetime.combine(day, time(hour), tzinfo=ZONE).astimezone(ZoneInfo("UTC"))
+            for quarter in range(4):
+                ts = start + timedelta(minutes=15 * quarter)
+                rows.append((muid, obis, ts, kwh, "measured", "fixture.json", "etag-1"))
+    frame = pd.DataFrame(
+        rows, columns=["muid", "obis", "ts", "kwh", "quality", "source_key", "source_etag"]
+    )
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame
+
+
+# HOUSE profile: avg import = 100 * weekday + hour, so every cell is recognisable; days per
+# weekday differ so that the weekday/weekend averages must be weighted.
+PROFILE_DAYS = {1: 4, 2: 3, 3: 3, 4: 3, 5: 3, 6: 3, 7: 4}
+
+
+def fill_demo(url: str) -> None:
+    with warehouse.transaction(url) as conn:
+        warehouse.ensure_tenant_schema(conn, SCHEMA)
+        warehouse.upsert_readings(conn, SCHEMA, _readings())
+        create_analytics_tables(conn, SCHEMA)
+        s = sql.Identifier(SCHEMA)
+        with conn.cursor() as cur:
+            for row in _hourly_rows().itertuples(index=False):
+                cur.execute(
+                    sql.SQL(
+                        "INSERT INTO {}.hourly_energy VALUES (" + ", ".join(["%s"] * 12) + ")"
+                    ).format(s),
+                    tuple(row),
+                )
+            cur.execute(
+                sql.SQL(
+                    """INSERT INTO {s}.daily_energy
+                    SELECT muid, local_date, sum(import_kwh), sum(export_kwh), sum(ht_kwh),
+                        sum(nt_kwh), sum(cost), sum(feed_in_credit), NULL, NULL,
+                        sum(intervals), 96, sum(intervals) >= 96
+                    FROM {s}.hourly_energy GROUP BY muid, local_date"""
+                ).format(s=s)
+            )
+            for weekday, days in PROFILE_DAYS.items():
+                for hour in range(24):
+                    cur.execute(
+                        sql.SQL(
+                            "INSERT INTO {}.weekday_hour_profile VALUES "
+                            "(%s, %s, %s, %s, 0, %s, '2023-02-01', '2023-02-28'), "
+                            "(%s, %s, %s, 0, %s, 4, '2023-02-01', '2023-02-28')"
+                        ).format(s),
+                        (
+                            HOUSE,
+                            weekday,
+                            hour,
+                            100.0 * weekday + hour,
+                            days,
+                            PV,
+                            weekday,
+                            hour,
+                            0.25 if 10 <= hour <= 15 else 0.0,
+                        ),
+                    )
+            insights = [
+                (2, "tip", "standby", "Your standby use is 0.50 kWh per hour, 12.0 kWh a day."),
+                (3, "info", "trend", "You used 100% more in the week of 13 Feb than before."),
+                (1, "warning", "high_tariff", "52% of your consumption is in the high tariff."),
+            ]
+            for rank, severity, kind, message in insights:
+                cur.execute(
+                    sql.SQL(
+                        "INSERT INTO {}.insights (tenant, muid, period_start, period_end, kind, "
+                        "value, unit, severity, rank, message) VALUES ('demo', %s, "
+                        "'2023-02-01', '2023-02-28', %s, 1, 'kWh', %s, %s, %s)"
+                    ).format(s),
+                    (HOUSE, kind, severity, rank, message),
+                )
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {}.ingested_objects VALUES "
+                    "('demo/2023-02-19/a.json', 'e1', 1, now(), '2023-02-19', 1, 1, 0, NULL, "
+                    "'2023-02-20 08:00+00'), "
+                    "('demo/2023-02-28/a.json', 'e2', 1, now(), '2023-02-28', 1, 1, 0, NULL, "
+                    "'2023-03-01 06:00+00')"
+                ).format(s)
+            )
+
+
+@dataclass(frozen=True)
+class DemoDatabase:
+    url: str  # the pipeline's (owner) URL
+    reader_url: str  # tenant demo's read-only role
+
+
+@pytest.fixture
+def demo_db(warehouse_url: str) -> DemoDatabase:
+    fill_demo(warehouse_url)
+    return DemoDatabase(warehouse_url, roles.reader_url(warehouse_url, SCHEMA))
+
+
+@pytest.fixture
+def users_file(tmp_path: Path) -> Path:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    path = tmp_path / "users.toml"
+    path.write_text(f'[users.alice]\nname = "Alice Muster"\npassword_hash = "{hashed}"\n')
+    return path
+
+
+@pytest.fixture
+def deployed_env(demo_db: DemoDatabase, users_file: Path, monkeypatch: pytest.MonkeyPatch):
+    """Environment of a deployment pinned to tenant demo, reading as its reader role."""
+    monkeypatch.delenv("EXNATON_DASHBOARD_AUTH", raising=False)
+    monkeypatch.setenv("EXNATON_DASHBOARD_TENANT", "demo")
+    monkeypatch.setenv("EXNATON_DASHBOARD_DATABASE_URL", demo_db.reader_url)
+    monkeypatch.setenv("EXNATON_DASHBOARD_USERS_FILE", str(users_file))
+    return dict(os.environ)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_caches():
+    """Each test fills its database anew: nothing cached by an earlier test may show."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield

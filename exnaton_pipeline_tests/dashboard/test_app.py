@@ -1,0 +1,361 @@
+"""The dashboard's states, run headless with streamlit.testing.v1.AppTest.
+
+Expected figures are computed by hand from the pattern in conftest.py (0.5 kWh per local
+hour, 1.0 in the week of 13 Feb; high tariff Mon-Fri 07:00-20:00 at 0.32, else 0.22 CHF).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import streamlit_app
+from exnaton_pipeline.lib import roles, warehouse
+from exnaton_pipeline_tests.conftest import free_port
+from exnaton_pipeline_tests.contract_tables import create_analytics_tables
+from exnaton_pipeline_tests.dashboard.conftest import PASSWORD, PV, SPARE
+
+APP = str(Path(streamlit_app.__file__).parent / "app.py")
+
+
+def _run(signed_in: bool = True) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    if signed_in:
+        at.session_state["user"] = "alice"
+    return _checked(at.run())
+
+
+def _checked(at: AppTest) -> AppTest:
+    """No exception element, and no page text that looks like a stack trace."""
+    assert not at.exception
+    texts = [
+        e.value
+        for kind in ("error", "warning", "info", "markdown", "caption")
+        for e in getattr(at, kind)
+    ]
+    assert not [t for t in texts if "Traceback" in str(t)]
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, tuple[str, str]]:
+    return {m.label: (m.value, m.delta) for m in at.metric}
+
+
+def _charts(at: AppTest) -> dict[str, dict]:
+    """Plotly figure specs by widget key."""
+    return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def _values(array) -> np.ndarray:
+    """A Plotly array, plain or as the typed-array encoding Plotly 7 uses."""
+    if isinstance(array, dict):
+        data = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+        return data.reshape([int(n) for n in str(array.get("shape", len(data))).split(",")])
+    return np.asarray(array, dtype=float)
+
+
+def _choose(at: AppTest, kind: str, anchor: date | None = None) -> AppTest:
+    _checked(at.radio(key="period_kind").set_value(kind).run())
+    if anchor is not None:
+        _checked(at.date_input(key="period_anchor").set_value(anchor).run())
+    return at
+
+
+# --- sign-in ---------------------------------------------------------------------------
+
+
+def test_signed_out_shows_only_the_sign_in_form(deployed_env) -> None:
+    at = _run(signed_in=False)
+    assert [t.label for t in at.text_input] == ["User name", "Password"]
+    assert not at.metric
+    assert not at.get("plotly_chart")
+    assert not at.sidebar.selectbox  # no meter names before sign-in
+
+
+def test_sign_in_refuses_a_wrong_password_then_lets_alice_in(deployed_env) -> None:
+    at = _run(signed_in=False)
+    at.text_input(key="sign_in_user").input("alice")
+    at.text_input(key="sign_in_password").input("not the password")
+    _checked(at.button[0].click().run())
+    assert [e.value for e in at.error] == ["Wrong user name or password."]
+    assert not at.metric
+
+    at.text_input(key="sign_in_password").input(PASSWORD)
+    _checked(at.button[0].click().run())
+    assert not at.error
+    assert "Signed in as **Alice Muster**" in [m.value for m in at.sidebar.markdown]
+    assert _metrics(at)["Consumption"][0] == "318.0 kWh"
+
+    _checked(at.sidebar.button(key="sign_out").click().run())
+    assert [t.label for t in at.text_input] == ["User name", "Password"]
+    assert not at.metric
+
+
+def test_unknown_user_is_refused_like_a_wrong_password(deployed_env) -> None:
+    at = _run(signed_in=False)
+    at.text_input(key="sign_in_user").input("mallory")
+    at.text_input(key="sign_in_password").input(PASSWORD)
+    _checked(at.button[0].click().run())
+    assert [e.value for e in at.error] == ["Wrong user name or password."]
+
+
+# --- periods ---------------------------------------------------------------------------
+
+
+def test_signed_in_opens_on_the_month_of_the_newest_complete_day(deployed_env) -> None:
+    at = _run()
+    assert at.sidebar.selectbox(key="meter_demo").options == [
+        "Household consumption",
+        "PV feed-in",
+        "Consumption (0c0ffee0)",  # not in the registry: named by its register
+    ]
+    assert at.radio(key="period_kind").value == "month"
+    # February: 12 days x 12 kWh + 7 x 24 + 12 hours x 0.5 on the 28th
+    # high: 8 weekdays x 13 h x 0.5 + 5 x 13 x 1.0 + 28 Feb 07-12 5 h x 0.5 = 119.5 kWh
+    assert _metrics(at) == {
+        "Consumption": ("318.0 kWh", ""),
+        "Feed-in": ("0.0 kWh", ""),
+        "Net cost": ("81.91 CHF", ""),  # 119.5 x 0.32 + 198.5 x 0.22
+        "Cost high tariff": ("38.24 CHF", ""),
+        "Cost low tariff": ("43.67 CHF", ""),
+        "Feed-in credit": ("0.00 CHF", ""),
+    }
+    assert "No readings in the 28 days before to compare with." in [c.value for c in at.caption]
+    assert [w.value for w in at.warning] == [
+        "Incomplete data: 1 day with missing readings (28 Feb 2023); 8 days without any "
+        "reading (20 – 27 Feb 2023). The figures cover the readings that arrived."
+    ]
+    energy = _charts(at)["energy_chart"]
+    assert at.radio(key="resolution").value == "auto"  # 28 days: daily
+    assert [t["type"] for t in energy["data"]] == ["bar"]
+    assert _values(energy["data"][0]["y"]).sum() == pytest.approx(318.0)
+    assert "shapes" not in energy["layout"]  # no band shading on daily bars
+
+
+def test_week_view_compares_with_the_week_before(deployed_env) -> None:
+    at = _choose(_run(), "week", date(2023, 2, 15))
+    assert at.date_input(key="period_anchor").value == date(2023, 2, 13)  # snaps to Monday
+    # 13 - 19 Feb: 168 h x 1.0; high 5 x 13 = 65 kWh; 6 - 12 Feb half of it
+    assert _metrics(at) == {
+        "Consumption": ("168.0 kWh", "+84.0 kWh (+100%)"),
+        "Feed-in": ("0.0 kWh", ""),  # none either week: no change shown
+        "Net cost": ("43.46 CHF", "+21.73 CHF (+100%)"),
+        "Cost high tariff": ("20.80 CHF", "+10.40 CHF (+100%)"),
+        "Cost low tariff": ("22.66 CHF", "+11.33 CHF (+100%)"),
+        "Feed-in credit": ("0.00 CHF", ""),
+    }
+    assert not at.warning  # every day of the week is complete
+    energy = _charts(at)["energy_chart"]
+    y = _values(energy["data"][0]["y"])
+    assert (len(y), y.sum()) == (168, pytest.approx(168.0))  # auto: hourly
+    shapes = energy["layout"]["shapes"]
+    assert [(s["x0"], s["x1"]) for s in shapes] == [
+        (f"2023-02-{d}T07:00:00", f"2023-02-{d}T20:00:00") for d in range(13, 18)
+    ]
+
+    _checked(at.button(key="period_previous").click().run())
+    # 6 - 12 Feb: 84 kWh, against 30 Jan - 5 Feb of which 1 - 5 Feb have 12 kWh each
+    assert _metrics(at)["Consumption"] == ("84.0 kWh", "+24.0 kWh (+40%)")
+    assert at.date_input(key="period_anchor").value == date(2023, 2, 6)
+
+
+def test_day_view_reads_quarter_hours(deployed_env) -> None:
+    at = _choose(_run(), "day", date(2023, 2, 13))
+    # Monday 13 Feb: 24 kWh, 13 of them 07-20 h; Sunday 12 Feb: 12 kWh all low tariff
+    assert _metrics(at)["Consumption"] == ("24.0 kWh", "+12.0 kWh (+100%)")
+    assert _metrics(at)["Cost high tariff"] == ("4.16 CHF", "+4.16 CHF")
+    assert _metrics(at)["Cost low tariff"] == ("2.42 CHF", "-0.22 CHF (-8%)")  # 11 vs 12 kWh
+    assert at.caption[0].value.startswith(
+        "Changes against the day before (12 Feb 2023). Tariff: high 0.32 CHF/kWh, "
+        "low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh."
+    )
+    energy = _charts(at)["energy_chart"]
+    y = _values(energy["data"][0]["y"])
+    assert (len(y), set(y)) == (96, {0.25})
+    assert energy["data"][0]["x"][0].startswith("2023-02-13T00:00:00")  # local, not UTC
+    assert [(s["x0"], s["x1"]) for s in energy["layout"]["shapes"]] == [
+        ("2023-02-13T07:00:00", "2023-02-13T20:00:00")
+    ]
+    # the same day hourly, by choice
+    _checked(at.radio(key="resolution").set_value("hour").run())
+    assert len(_values(_charts(at)["energy_chart"]["data"][0]["y"])) == 24
+
+    _checked(at.button(key="period_next").click().run())
+    assert _metrics(at)["Consumption"] == ("24.0 kWh", "+0.0 kWh (+0%)")  # Tue 14 Feb
+
+
+def test_custom_range_and_resolution_choices(deployed_env) -> None:
+    at = _choose(_run(), "custom")
+    _checked(
+        at.date_input(key="period_range").set_value((date(2023, 2, 6), date(2023, 2, 19))).run()
+    )
+    # 6 - 19 Feb: 7 x 12 + 7 x 24 = 252 kWh; the 14 days before hold 1 - 5 Feb: 60 kWh
+    assert _metrics(at)["Consumption"] == ("252.0 kWh", "+192.0 kWh (+320%)")
+    assert at.radio(key="resolution").options == ["Auto (hourly)", "15 minutes", "Hourly", "Daily"]
+    _checked(at.radio(key="resolution").set_value("day").run())
+    energy = _charts(at)["energy_chart"]
+    assert list(_values(energy["data"][0]["y"])) == [12.0] * 7 + [24.0] * 7
+    assert at.get("download_button")[0].proto.label == "Download these data (CSV)"
+
+
+def test_month_switches_with_previous_and_next(deployed_env) -> None:
+    at = _run()
+    assert at.button(key="period_next").disabled  # February holds the newest day
+    assert at.button(key="period_previous").disabled  # and the first
+    _checked(at.radio(key="period_kind").set_value("week").run())
+    # the week of the newest day: Mon 27 Feb - Sun 5 Mar, only 28 Feb has readings
+    assert _metrics(at)["Consumption"][0] == "6.0 kWh"
+    assert at.button(key="period_next").disabled
+
+
+def test_a_period_without_readings_says_so(deployed_env) -> None:
+    at = _choose(_run(), "week", date(2023, 2, 22))
+    assert [i.value for i in at.info] == [
+        "No readings for Household consumption in 20 – 26 Feb 2023. Readings are available "
+        "from 1 Feb 2023 to 28 Feb 2023."
+    ]
+    assert not at.metric
+    assert "energy_chart" not in _charts(at)
+    assert {"heatmap", "daily_profile"} <= set(_charts(at))  # the typical week still shows
+
+
+# --- typical week, insights, freshness -------------------------------------------------
+
+
+def test_typical_week_heatmap_is_monday_first_and_profile_weighted(deployed_env) -> None:
+    charts = _charts(_run())
+    heat = charts["heatmap"]["data"][0]
+    assert heat["y"] == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    assert charts["heatmap"]["layout"]["yaxis"]["autorange"] == "reversed"
+    z = _values(heat["z"])
+    assert (z[0][5], z[6][23]) == (105.0, 723.0)  # 100 x weekday + hour
+    weekdays, weekends = charts["daily_profile"]["data"]
+    # hour 0: (100x4 + 200x3 + 300x3 + 400x3 + 500x3) / 16 and (600x3 + 700x4) / 7
+    assert _values(weekdays["y"])[0] == pytest.approx(287.5)
+    assert _values(weekends["y"])[0] == pytest.approx(4600 / 7)
+
+
+def test_insights_are_listed_most_important_first(deployed_env) -> None:
+    at = _run()
+    insight_text = next(m.value for m in at.markdown if m.value.startswith("1. "))
+    assert insight_text == (
+        "1. :orange[:material/warning:] 52% of your consumption is in the high tariff.\n"
+        "2. :green[:material/lightbulb:] Your standby use is 0.50 kWh per hour, 12.0 kWh a day.\n"
+        "3. :blue[:material/info:] You used 100% more in the week of 13 Feb than before."
+    )
+
+
+def test_freshness_shows_newest_reading_and_last_update_in_local_time(deployed_env) -> None:
+    at = _run()
+    assert at.sidebar.caption[0].value == (
+        "Newest reading: 28 Feb 2023, 11:45 CET  \nLast pipeline update: 1 Mar 2023, 07:00 CET"
+    )
+
+
+def test_feed_in_meter_shows_feed_in_and_credit(deployed_env) -> None:
+    at = _run()
+    _checked(at.sidebar.selectbox(key="meter_demo").set_value(PV).run())
+    _choose(at, "week", date(2023, 2, 13))
+    # 6 h x 0.25 kWh a day, credited at 0.10 CHF/kWh
+    metrics = _metrics(at)
+    assert metrics["Feed-in"] == ("10.5 kWh", "+0.0 kWh (+0%)")
+    assert metrics["Feed-in credit"] == ("1.05 CHF", "+0.00 CHF (+0%)")
+    assert metrics["Net cost"][0] == "-1.05 CHF"
+    energy = _charts(at)["energy_chart"]
+    assert [t["name"] for t in energy["data"]] == ["Feed-in", "High tariff"]
+    assert _values(_charts(at)["heatmap"]["data"][0]["z"])[0][10] == 0.25  # export profile
+
+
+def test_meter_without_profile_or_insights(deployed_env) -> None:
+    at = _run()
+    _checked(at.sidebar.selectbox(key="meter_demo").set_value(SPARE).run())
+    captions = [c.value for c in at.caption]
+    assert "No weekly pattern yet: it needs a few days of readings." in captions
+    assert "No insights for this meter yet." in captions
+
+
+# --- error states ----------------------------------------------------------------------
+
+
+def test_database_down_is_a_message(deployed_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "EXNATON_DASHBOARD_DATABASE_URL",
+        f"postgresql+psycopg2://tenant_demo_reader:x@127.0.0.1:{free_port()}/exnaton",
+    )
+    at = _run()
+    assert [e.value for e in at.error] == [
+        "The database cannot be reached right now, so no figures can be shown. "
+        "Please try again in a few minutes."
+    ]
+    assert not at.metric
+
+
+def test_unknown_tenant_is_a_message(deployed_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXNATON_DASHBOARD_TENANT", "atlantis")
+    at = _run(signed_in=False)
+    assert [e.value for e in at.error] == [
+        "This dashboard is set up for tenant 'atlantis', which is not in the tenant registry. "
+        "Please contact support."
+    ]
+    assert not at.text_input  # no sign-in form for a dashboard that cannot work
+
+
+def test_another_tenants_role_is_refused(deployed_env, demo_db, monkeypatch) -> None:
+    with warehouse.transaction(demo_db.url) as conn:
+        warehouse.ensure_tenant_schema(conn, "tenant_alpine")
+    monkeypatch.setenv(
+        "EXNATON_DASHBOARD_DATABASE_URL", roles.reader_url(demo_db.url, "tenant_alpine")
+    )
+    at = _run()
+    assert [e.value for e in at.error] == [
+        "The dashboard's database account may not read this tenant's data. The operator must "
+        "give it the tenant's reader role (see EXNATON_DASHBOARD_DATABASE_URL)."
+    ]
+
+
+def test_missing_users_file_is_a_message(deployed_env, monkeypatch) -> None:
+    monkeypatch.delenv("EXNATON_DASHBOARD_USERS_FILE")
+    at = _run(signed_in=False)
+    assert at.error[0].value.startswith(
+        "Sign-in is not set up: EXNATON_DASHBOARD_USERS_FILE names no users file"
+    )
+
+
+# --- local demo ------------------------------------------------------------------------
+
+
+def test_local_demo_has_a_tenant_picker_and_no_sign_in(demo_db, registry, monkeypatch) -> None:
+    monkeypatch.setenv("EXNATON_DASHBOARD_AUTH", "none")
+    monkeypatch.delenv("EXNATON_DASHBOARD_TENANT", raising=False)
+    at = _run(signed_in=False)
+    picker = at.sidebar.selectbox(key="tenant")
+    # every tenant of the test registry, by name, in registry order
+    assert picker.options == [tenant.name for tenant in registry.tenants]
+    assert picker.options[:3] == ["Demo Energy (real sample)", "Alpine Community", "New York Co-op"]
+    assert not at.text_input
+    assert _metrics(at)["Consumption"][0] == "318.0 kWh"
+
+    _checked(picker.set_value("alpine").run())  # no tables for this tenant yet
+    assert [e.value for e in at.error] == [
+        "This tenant's data has not been published yet: the pipeline has not built its "
+        "tables. Please check again after the next update."
+    ]
+
+
+def test_local_demo_tenant_with_schema_but_no_rows(demo_db, monkeypatch) -> None:
+    with warehouse.transaction(demo_db.url) as conn:
+        warehouse.ensure_tenant_schema(conn, "tenant_nyc_coop")
+        create_analytics_tables(conn, "tenant_nyc_coop")
+    monkeypatch.setenv("EXNATON_DASHBOARD_AUTH", "none")
+    monkeypatch.setenv("EXNATON_DASHBOARD_TENANT", "nyc-coop")
+    at = _run(signed_in=False)
+    assert [i.value for i in at.info] == [
+        "There is no meter data for New York Co-op yet. Figures appear after the pipeline's "
+        "next update."
+    ]

@@ -1,0 +1,162 @@
+"""The dashboard in a real browser: `streamlit run` on a free port against the test database,
+driven by Debian's Chromium through Playwright (system binary, never `playwright install`).
+
+Signs in, changes the period, waits for the Plotly charts, compares the headline figures and
+the CSV download with the database, and saves screenshots under test-output/dashboard/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from psycopg2 import sql
+
+from exnaton_pipeline.lib import warehouse
+from exnaton_pipeline_tests.conftest import free_port
+from exnaton_pipeline_tests.dashboard.conftest import HOUSE, PASSWORD, SCHEMA
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REPO = Path(__file__).resolve().parents[2]
+OUTPUT = REPO / "test-output" / "dashboard"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="browser test needs Debian's Chromium at /usr/bin/chromium: "
+    "run `apt-get install -y chromium` to enable it",
+)
+
+
+@pytest.fixture
+def dashboard(deployed_env: dict) -> Iterator[str]:
+    """A `streamlit run` of the app pinned to tenant demo; yields its base URL."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = (OUTPUT / "streamlit.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "streamlit_app" / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=REPO,  # picks up .streamlit/config.toml
+        env=deployed_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start; see {log.name}") from None
+                time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def _expected(url: str, start: str, end: str) -> dict[str, str]:
+    """The headline figures of HOUSE for local days start..end, straight from daily_energy."""
+    with warehouse.transaction(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "SELECT sum(import_kwh), sum(ht_kwh) * 0.32, sum(nt_kwh) * 0.22 "
+                "FROM {}.daily_energy WHERE muid = %s AND day BETWEEN %s AND %s"
+            ).format(sql.Identifier(SCHEMA)),
+            (HOUSE, start, end),
+        )
+        consumption, high, low = cur.fetchone()
+    return {
+        "Consumption": f"{consumption:,.1f} kWh",
+        "Cost high tariff": f"{high:,.2f} CHF",
+        "Cost low tariff": f"{low:,.2f} CHF",
+        "Net cost": f"{high + low:,.2f} CHF",
+    }
+
+
+def _headline(page) -> dict[str, str]:
+    figures = {}
+    for metric in page.locator('[data-testid="stMetric"]').all():
+        label = metric.locator('[data-testid="stMetricLabel"]').inner_text().strip()
+        figures[label] = metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return figures
+
+
+def test_sign_in_change_period_and_check_figures(dashboard: str, demo_db) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2300})
+            page.goto(dashboard)
+            page.get_by_role("textbox", name="User name").fill("alice")
+            page.get_by_role("textbox", name="Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+
+            # opens on February; three charts: energy, heatmap, daily profile
+            expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=30_000)
+            expected = _expected(demo_db.url, "2023-02-01", "2023-02-28")
+            metric = page.locator('[data-testid="stMetric"]').first
+            expect(metric).to_contain_text(expected["Consumption"])
+            assert {k: v for k, v in _headline(page).items() if k in expected} == expected
+            page.screenshot(path=OUTPUT / "month.png", full_page=True)
+
+            # week of the newest day, back over the empty week to 13 - 19 Feb
+            page.get_by_text("Week", exact=True).click()
+            expect(metric).to_contain_text("6.0 kWh")
+            page.get_by_role("button", name="◀ Previous").click()
+            expect(page.get_by_text("No readings for Household consumption")).to_be_visible()
+            page.get_by_role("button", name="◀ Previous").click()
+            expected = _expected(demo_db.url, "2023-02-13", "2023-02-19")
+            assert expected["Consumption"] == "168.0 kWh"  # the fixture's hand-made week
+            expect(metric).to_contain_text(expected["Consumption"])
+            expect(page.locator(".js-plotly-plot")).to_have_count(3)
+            assert {k: v for k, v in _headline(page).items() if k in expected} == expected
+
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download these data (CSV)").click()
+            rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+            assert len(rows) == 7 * 24  # hourly for a week
+            assert rows[0]["interval_start (Europe/Zurich)"] == "2023-02-13 00:00:00+01:00"
+            assert sum(float(r["consumption_kwh"]) for r in rows) == pytest.approx(168.0)
+
+            page.wait_for_timeout(500)  # let Plotly finish its transitions
+            shot = OUTPUT / "week.png"
+            page.screenshot(path=shot, full_page=True)
+            assert shot.stat().st_size > 20_000
+        finally:
+            browser.close()
+    assert os.path.getsize(OUTPUT / "month.png") > 20_000

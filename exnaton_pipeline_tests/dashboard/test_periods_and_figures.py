@@ -1,0 +1,193 @@
+"""Period arithmetic and the dashboard's pure computations, without database or Streamlit."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from streamlit_app import figures, periods
+from streamlit_app.periods import Period
+
+
+def test_week_and_month_contain_their_anchor() -> None:
+    assert periods.period_of("week", date(2023, 2, 15)) == Period(
+        "week", date(2023, 2, 13), date(2023, 2, 19)
+    )
+    assert periods.period_of("week", date(2023, 2, 19)).start == date(2023, 2, 13)  # Sunday
+    assert periods.period_of("month", date(2024, 2, 10)) == Period(
+        "month", date(2024, 2, 1), date(2024, 2, 29)
+    )
+    with pytest.raises(ValueError, match="unknown period kind 'year'"):
+        periods.period_of("year", date(2023, 1, 1))
+
+
+def test_shift_moves_by_one_period_across_year_ends() -> None:
+    december = periods.period_of("month", date(2022, 12, 5))
+    assert periods.shift(december, 1) == Period("month", date(2023, 1, 1), date(2023, 1, 31))
+    assert periods.shift(periods.shift(december, 1), -2).start == date(2022, 11, 1)
+    custom = Period("custom", date(2023, 2, 6), date(2023, 2, 19))
+    assert periods.shift(custom, -1) == Period("custom", date(2023, 1, 23), date(2023, 2, 5))
+
+
+def test_previous_period_has_equal_length() -> None:
+    february = periods.period_of("month", date(2023, 2, 1))
+    assert february.previous() == Period("custom", date(2023, 1, 4), date(2023, 1, 31))
+
+
+@pytest.mark.parametrize(
+    ("day", "hours"),
+    [(date(2023, 3, 26), 23), (date(2023, 10, 29), 25), (date(2023, 2, 13), 24)],
+)
+def test_a_local_day_spans_23_24_or_25_hours(day: date, hours: int) -> None:
+    start, end = periods.period_of("day", day).utc_bounds(ZoneInfo("Europe/Zurich"))
+    assert (end - start).total_seconds() == hours * 3600
+    assert start.utcoffset().total_seconds() == 0
+
+
+def test_resolution_follows_period_length() -> None:
+    def custom(days: int) -> Period:
+        return Period("custom", date(2023, 1, 1), date(2023, 1, days))
+
+    assert [periods.auto_resolution(custom(n)) for n in (1, 2, 3, 21, 22)] == [
+        "15min",
+        "15min",
+        "hour",
+        "hour",
+        "day",
+    ]
+    assert periods.resolutions_for(custom(14)) == ["15min", "hour", "day"]
+    assert periods.resolutions_for(custom(31)) == ["hour", "day"]
+    assert periods.resolutions_for(Period("custom", date(2022, 1, 1), date(2022, 12, 31))) == [
+        "day"
+    ]
+
+
+def test_default_period() -> None:
+    assert periods.default_period(date(2023, 3, 1), date(2023, 2, 28), live=False) == (
+        periods.period_of("month", date(2023, 2, 1))
+    )
+    assert periods.default_period(date(2026, 11, 27), date(2026, 11, 26), live=True) == Period(
+        "day", date(2026, 11, 27), date(2026, 11, 27)
+    )
+
+
+def test_labels() -> None:
+    assert periods.date_range_label(date(2022, 12, 28), date(2023, 1, 3)) == (
+        "28 Dec 2022 – 3 Jan 2023"
+    )
+    assert periods.date_range_label(date(2023, 1, 30), date(2023, 2, 5)) == "30 Jan – 5 Feb 2023"
+    assert periods.period_of("day", date(2023, 2, 13)).label() == "Mon 13 Feb 2023"
+    assert periods.period_of("month", date(2023, 2, 13)).label() == "February 2023"
+
+
+def test_meter_names_fall_back_to_the_register(registry) -> None:
+    demo, alpine = registry.get("demo"), registry.get("alpine")
+    muid = "0c0ffee0-0000-4000-8000-000000000001"
+    assert figures.meter_name(alpine, muid, ("active_export",)) == "Feed-in (0c0ffee0)"
+    assert figures.meter_name(alpine, muid, ("active_export", "active_import")) == (
+        "Consumption & feed-in (0c0ffee0)"
+    )
+    assert figures.meter_name(alpine, muid, ()) == "Meter (0c0ffee0)"
+    house = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
+    assert figures.meter_name(demo, house, ("active_export",)) == "Household consumption"
+
+
+def test_totals_price_the_bands_and_net_the_credit(registry) -> None:
+    plan = registry.get("nyc-coop").tariff  # high 0.30, low 0.12 USD, feed-in 0.05
+    daily = pd.DataFrame(
+        {
+            "day": [date(2023, 2, 1), date(2023, 2, 2), date(2023, 2, 3)],
+            "import_kwh": [10.0, 20.0, 99.0],
+            "export_kwh": [4.0, 0.0, 99.0],
+            "ht_kwh": [2.0, 5.0, 99.0],
+            "nt_kwh": [8.0, 15.0, 0.0],
+            "feed_in_credit": [0.2, 0.0, 99.0],
+        }
+    )
+    got = figures.totals(daily, Period("custom", date(2023, 2, 1), date(2023, 2, 2)), plan)
+    assert got.consumption == 30.0
+    assert got.cost_high == pytest.approx(7 * 0.30)
+    assert got.cost_low == pytest.approx(23 * 0.12)
+    assert got.net_cost == pytest.approx(2.1 + 2.76 - 0.2)
+    assert figures.totals(daily, periods.period_of("day", date(2023, 2, 9)), plan) is None
+
+
+def test_change_text() -> None:
+    assert figures.change_text(168.0, 84.0, "kWh", 1) == "+84.0 kWh (+100%)"
+    assert figures.change_text(2.42, 2.64, "CHF", 2) == "-0.22 CHF (-8%)"
+    assert figures.change_text(4.16, 0.0, "CHF", 2) == "+4.16 CHF"  # no ratio against zero
+    assert figures.change_text(1.0, None, "kWh", 1) is None
+    assert figures.change_text(0.0, 0.0, "kWh", 1) is None
+
+
+def test_completeness_lists_incomplete_and_missing_days() -> None:
+    daily = pd.DataFrame(
+        {
+            "day": [date(2023, 2, d) for d in (1, 2, 5, 6)],
+            "complete": [False, True, True, False],
+        }
+    )
+    week = Period("custom", date(2023, 1, 30), date(2023, 2, 5))
+    result = figures.completeness(daily, week, first=date(2023, 2, 1), last=date(2023, 2, 6))
+    assert result.incomplete == [date(2023, 2, 1)]  # 6 Feb lies outside the period
+    assert result.missing == [date(2023, 2, 3), date(2023, 2, 4)]  # before 1 Feb: no data yet
+    assert result.notice() == (
+        "Incomplete data: 1 day with missing readings (1 Feb 2023); 2 days without any "
+        "reading (3 – 4 Feb 2023). The figures cover the readings that arrived."
+    )
+
+
+def test_high_band_windows_in_local_wall_clock(registry) -> None:
+    plan = registry.get("nyc-coop").tariff  # high Mon-Fri 16:00-21:00
+    windows = figures.high_band_windows(plan, date(2023, 3, 10), date(2023, 3, 13))  # Fri-Mon
+    assert windows == [
+        (datetime(2023, 3, 10, 16), datetime(2023, 3, 10, 21)),
+        (datetime(2023, 3, 13, 16), datetime(2023, 3, 13, 21)),
+    ]
+
+
+def test_weekday_weekend_profile_weights_by_days() -> None:
+    profile = pd.DataFrame(
+        {
+            "weekday": [1, 2, 6, 7],
+            "hour": [8, 8, 8, 8],
+            "avg_import_kwh": [1.0, 4.0, 2.0, 3.0],
+            "days": [3, 1, 1, 1],
+        }
+    )
+    result = figures.weekday_weekend_profile(profile, "avg_import_kwh")
+    assert result.loc[8, "Weekdays"] == pytest.approx((3 * 1.0 + 4.0) / 4)
+    assert result.loc[8, "Weekends"] == pytest.approx(2.5)
+    assert result["Weekdays"].isna().sum() == 23  # hours without rows stay empty
+    matrix = figures.weekday_hour_matrix(profile, "avg_import_kwh")
+    assert list(matrix.index) == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    assert matrix.loc["Sun", 8] == 3.0
+
+
+def test_csv_export_names_columns_and_keeps_offsets(registry) -> None:
+    tenant = registry.get("nyc-coop")
+    frame = pd.DataFrame(
+        {
+            "start": pd.to_datetime(["2023-03-12 06:00Z", "2023-03-12 07:00Z"]).tz_convert(
+                "America/New_York"
+            ),
+            "import_kwh": [1.0, 2.0],
+            "export_kwh": [0.0, 0.0],
+            "cost": [0.12, 0.24],
+        }
+    )
+    text = figures.csv_export(frame, "hour", {"import_kwh": "Consumption"}, tenant)
+    assert text.splitlines() == [
+        "interval_start (America/New_York),consumption_kwh,cost_usd",
+        "2023-03-12 01:00:00-05:00,1.0,0.12",
+        "2023-03-12 03:00:00-04:00,2.0,0.24",  # the DST switch: 02:00 does not exist
+    ]
+
+
+def test_plain_markdown_escapes_what_markdown_would_interpret() -> None:
+    assert figures.plain_markdown("Save $12 *now* [here](x)") == (
+        r"Save \$12 \*now\* \[here\]\(x\)"
+    )

@@ -1,0 +1,282 @@
+"""Data access for the dashboard: SQLAlchemy Core queries on one tenant's finished tables.
+
+Every function reads exactly one tenant schema, named by `schema` and put into the
+statements by SQLAlchemy's schema translation (quoted identifiers, never spliced text);
+values are bound. Each query is served by a primary key or an index of the analytics
+contract, so a view costs what it shows, not the size of the tenant's history. No Streamlit
+here: the app caches these functions, the benchmark times them uncached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+import sqlalchemy as sa
+
+from exnaton_pipeline.lib import warehouse
+
+# The pipeline refreshes every tenant every 15 minutes; cached data lives as long.
+REFRESH = timedelta(minutes=15)
+IMPORT, EXPORT = "active_import", "active_export"
+
+_meta = sa.MetaData()  # tables without a schema: each connection maps None -> tenant schema
+_uuid = sa.Uuid(as_uuid=False)
+_ts = sa.DateTime(timezone=True)
+
+meter_readings = sa.Table(
+    "meter_readings",
+    _meta,
+    sa.Column("muid", _uuid),
+    sa.Column("obis", sa.String),
+    sa.Column("register", sa.Text),
+    sa.Column("ts", _ts),
+    sa.Column("kwh", sa.Float),
+)
+ingested_objects = sa.Table(
+    "ingested_objects", _meta, sa.Column("key", sa.Text), sa.Column("ingested_at", _ts)
+)
+_energy = ("import_kwh", "export_kwh", "ht_kwh", "nt_kwh", "cost", "feed_in_credit")
+hourly_energy = sa.Table(
+    "hourly_energy",
+    _meta,
+    sa.Column("muid", _uuid),
+    sa.Column("hour_start", _ts),
+    *(sa.Column(name, sa.Float) for name in _energy),
+    sa.Column("intervals", sa.SmallInteger),
+)
+daily_energy = sa.Table(
+    "daily_energy",
+    _meta,
+    sa.Column("muid", _uuid),
+    sa.Column("day", sa.Date),
+    *(sa.Column(name, sa.Float) for name in _energy),
+    sa.Column("intervals", sa.SmallInteger),
+    sa.Column("expected_intervals", sa.SmallInteger),
+    sa.Column("complete", sa.Boolean),
+)
+weekday_hour_profile = sa.Table(
+    "weekday_hour_profile",
+    _meta,
+    sa.Column("muid", _uuid),
+    sa.Column("weekday", sa.SmallInteger),
+    sa.Column("hour", sa.SmallInteger),
+    sa.Column("avg_import_kwh", sa.Float),
+    sa.Column("avg_export_kwh", sa.Float),
+    sa.Column("days", sa.SmallInteger),
+    sa.Column("window_start", sa.Date),
+    sa.Column("window_end", sa.Date),
+)
+insights = sa.Table(
+    "insights",
+    _meta,
+    sa.Column("muid", _uuid),
+    sa.Column("kind", sa.Text),
+    sa.Column("value", sa.Float),
+    sa.Column("unit", sa.Text),
+    sa.Column("severity", sa.Text),
+    sa.Column("rank", sa.SmallInteger),
+    sa.Column("message", sa.Text),
+    sa.Column("period_start", sa.Date),
+    sa.Column("period_end", sa.Date),
+)
+
+
+class DataError(Exception):
+    """The data cannot be shown; `str(error)` is a message for the customer."""
+
+
+class DatabaseUnreachable(DataError):
+    pass
+
+
+class TenantNotReady(DataError):
+    pass
+
+
+class AccessDenied(DataError):
+    pass
+
+
+@contextmanager
+def _connect(url: str, schema: str) -> Iterator[sa.Connection]:
+    try:
+        with warehouse.engine(url).connect() as conn:
+            yield conn.execution_options(schema_translate_map={None: schema})
+    except sa.exc.DBAPIError as exc:
+        raise _explain(exc) from exc
+
+
+def _explain(exc: sa.exc.DBAPIError) -> DataError:
+    code = getattr(exc.orig, "pgcode", None)
+    if code in ("42P01", "3F000"):  # undefined_table, invalid_schema_name
+        return TenantNotReady(
+            "This tenant's data has not been published yet: the pipeline has not built its "
+            "tables. Please check again after the next update."
+        )
+    if code == "42501":  # insufficient_privilege
+        return AccessDenied(
+            "The dashboard's database account may not read this tenant's data. The operator "
+            "must give it the tenant's reader role (see EXNATON_DASHBOARD_DATABASE_URL)."
+        )
+    if isinstance(exc, sa.exc.OperationalError):
+        return DatabaseUnreachable(
+            "The database cannot be reached right now, so no figures can be shown. "
+            "Please try again in a few minutes."
+        )
+    return DataError("The data could not be loaded. Please try again later.")
+
+
+def _frame(conn: sa.Connection, statement: sa.Select) -> pd.DataFrame:
+    result = conn.execute(statement)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _utc(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The meters a tenant has data for, and how fresh that data is.
+
+    meters: muid, first_day, last_day, last_complete_day (local days with aggregates),
+    registers (sorted tuple of register names), newest_reading (UTC, or NaT).
+    """
+
+    meters: pd.DataFrame
+    last_update: datetime | None  # newest manifest entry: when the pipeline last wrote
+
+
+def _register_pairs() -> sa.Select:
+    """Distinct (muid, obis, register) of meter_readings by a loose index scan on its primary
+    key (muid, obis, ts), each with its newest reading: a few index probes per pair instead of
+    reading every row."""
+    mr = meter_readings
+    key = (mr.c.muid, mr.c.obis)
+    pairs = (
+        sa.select(mr.c.muid, mr.c.obis, mr.c.register)
+        .order_by(*key)
+        .limit(1)
+        .cte("pairs", recursive=True)
+    )
+    seen = pairs.alias("seen")
+    following = (
+        sa.select(mr.c.muid, mr.c.obis, mr.c.register)
+        .where(sa.tuple_(*key) > sa.tuple_(seen.c.muid, seen.c.obis))
+        .order_by(*key)
+        .limit(1)
+        .lateral("next_pair")
+    )
+    pairs = pairs.union_all(sa.select(following).select_from(seen.join(following, sa.true())))
+    # The newest reading of a pair is the last key before (muid, obis, +infinity) in the
+    # primary key. Asked as max(ts) WHERE muid = .. AND obis = .., the planner prefers walking
+    # the (ts) index back from the tenant's newest reading, which for a meter out of service
+    # since months reads every other meter's rows since then.
+    newest = (
+        sa.select(mr.c.ts)
+        .where(
+            sa.tuple_(*key, mr.c.ts)
+            < sa.tuple_(pairs.c.muid, pairs.c.obis, sa.cast(sa.literal("infinity"), _ts))
+        )
+        .order_by(mr.c.muid.desc(), mr.c.obis.desc(), mr.c.ts.desc())
+        .limit(1)
+        .correlate(pairs)
+        .scalar_subquery()
+    )
+    return sa.select(pairs.c.muid, pairs.c.register, newest.label("newest_reading"))
+
+
+def load_catalogue(url: str, schema: str) -> Catalogue:
+    de = daily_energy
+    bounds = sa.select(
+        de.c.muid,
+        sa.func.min(de.c.day).label("first_day"),
+        sa.func.max(de.c.day).label("last_day"),
+        sa.func.max(de.c.day).filter(de.c.complete).label("last_complete_day"),
+    ).group_by(de.c.muid)
+    with _connect(url, schema) as conn:
+        meters = _frame(conn, bounds)
+        pairs = _utc(_frame(conn, _register_pairs()), "newest_reading")
+        last_update = conn.execute(sa.select(sa.func.max(ingested_objects.c.ingested_at))).scalar()
+    per_meter = pairs.groupby("muid").agg(
+        registers=("register", lambda r: tuple(sorted(set(r)))),
+        newest_reading=("newest_reading", "max"),
+    )
+    meters = meters.join(per_meter, on="muid", how="left").sort_values("muid", ignore_index=True)
+    meters["registers"] = meters["registers"].map(lambda r: r if isinstance(r, tuple) else ())
+    return Catalogue(meters, last_update)
+
+
+def load_daily(url: str, schema: str, muid: str, start: date, end: date) -> pd.DataFrame:
+    """daily_energy rows of one meter for local days start..end (primary key range)."""
+    de = daily_energy
+    statement = (
+        sa.select(de.c.day, *(de.c[n] for n in _energy), de.c.intervals, de.c.complete)
+        .where(de.c.muid == muid, de.c.day.between(start, end))
+        .order_by(de.c.day)
+    )
+    with _connect(url, schema) as conn:
+        frame = _frame(conn, statement)
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    return frame
+
+
+def load_hourly(url: str, schema: str, muid: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """hourly_energy rows of one meter for hours starting in [start, end) (primary key range)."""
+    he = hourly_energy
+    statement = (
+        sa.select(he.c.hour_start, *(he.c[n] for n in _energy))
+        .where(he.c.muid == muid, he.c.hour_start >= start, he.c.hour_start < end)
+        .order_by(he.c.hour_start)
+    )
+    with _connect(url, schema) as conn:
+        return _utc(_frame(conn, statement), "hour_start")
+
+
+def load_quarter_hours(
+    url: str, schema: str, muid: str, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """15-minute import and export of one meter for intervals starting in [start, end).
+
+    Read from meter_readings (primary key muid, obis, ts); meant for a few days at most.
+    """
+    mr = meter_readings
+    statement = (
+        sa.select(
+            mr.c.ts,
+            sa.func.sum(mr.c.kwh).filter(mr.c.register == IMPORT).label("import_kwh"),
+            sa.func.sum(mr.c.kwh).filter(mr.c.register == EXPORT).label("export_kwh"),
+        )
+        .where(
+            mr.c.muid == muid,
+            mr.c.ts >= start,
+            mr.c.ts < end,
+            mr.c.register.in_([IMPORT, EXPORT]),
+        )
+        .group_by(mr.c.ts)
+        .order_by(mr.c.ts)
+    )
+    with _connect(url, schema) as conn:
+        return _utc(_frame(conn, statement), "ts")
+
+
+def load_profile(url: str, schema: str, muid: str) -> pd.DataFrame:
+    """The meter's weekday x hour profile (168 rows at most; primary key prefix)."""
+    p = weekday_hour_profile
+    statement = sa.select(p).where(p.c.muid == muid).order_by(p.c.weekday, p.c.hour)
+    with _connect(url, schema) as conn:
+        return _frame(conn, statement)
+
+
+def load_insights(url: str, schema: str, muid: str) -> pd.DataFrame:
+    """The meter's insights, most important first (primary key prefix)."""
+    i = insights
+    statement = sa.select(i).where(i.c.muid == muid).order_by(i.c.rank, i.c.kind)
+    with _connect(url, schema) as conn:
+        return _frame(conn, statement)

@@ -1,0 +1,111 @@
+"""The periods a customer looks at: a local day, an ISO week (Monday to Sunday), a calendar
+month or a custom range of local days; and the chart resolution that suits each length."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+KINDS = ("day", "week", "month", "custom")
+
+# Resolution -> (label, the longest period in days it is offered for). 15-minute points come
+# from meter_readings, so they are kept to short ranges; daily works for any length.
+RESOLUTIONS = {"15min": ("15 minutes", 14), "hour": ("Hourly", 92), "day": ("Daily", None)}
+AUTO_15MIN_MAX_DAYS = 2
+AUTO_HOURLY_MAX_DAYS = 21
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    start: date
+    end: date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of equal length just before this one (the comparison baseline)."""
+        return Period("custom", self.start - timedelta(days=self.days), self.start - timedelta(1))
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+    def label(self) -> str:
+        if self.kind == "day":
+            return self.start.strftime("%a %-d %b %Y")
+        if self.kind == "month":
+            return self.start.strftime("%B %Y")
+        return date_range_label(self.start, self.end)
+
+    def utc_bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        """[start, end) as instants: local midnight of the first day to the one after the last
+        (23 or 25 hours apart on DST days)."""
+        start = datetime.combine(self.start, time(), tzinfo=zone)
+        end = datetime.combine(self.end + timedelta(1), time(), tzinfo=zone)
+        return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
+
+
+def date_range_label(start: date, end: date) -> str:
+    """'13 – 19 Feb 2023', '30 Jan – 5 Feb 2023', '28 Dec 2022 – 3 Jan 2023', '1 Mar 2023'."""
+    if start == end:
+        return end.strftime("%-d %b %Y")
+    if start.year != end.year:
+        return f"{start:%-d %b %Y} – {end:%-d %b %Y}"
+    if start.month != end.month:
+        return f"{start:%-d %b} – {end:%-d %b %Y}"
+    return f"{start:%-d} – {end:%-d %b %Y}"
+
+
+def period_of(kind: str, anchor: date) -> Period:
+    """The day, week or month containing `anchor` (a custom period is the day itself)."""
+    if kind == "week":
+        monday = anchor - timedelta(days=anchor.isoweekday() - 1)
+        return Period("week", monday, monday + timedelta(days=6))
+    if kind == "month":
+        last = calendar.monthrange(anchor.year, anchor.month)[1]
+        return Period("month", anchor.replace(day=1), anchor.replace(day=last))
+    if kind in ("day", "custom"):
+        return Period(kind, anchor, anchor)
+    raise ValueError(f"unknown period kind {kind!r}; kinds are {', '.join(KINDS)}")
+
+
+def shift(period: Period, step: int) -> Period:
+    """The next (`step`=1) or previous (-1) period of the same kind."""
+    if period.kind == "month":
+        month = period.start.month - 1 + step
+        return period_of("month", date(period.start.year + month // 12, month % 12 + 1, 1))
+    length = timedelta(days=period.days * step)
+    return Period(period.kind, period.start + length, period.end + length)
+
+
+def overlaps(period: Period, first: date, last: date) -> bool:
+    return period.start <= last and period.end >= first
+
+
+def clamp(day: date, first: date, last: date) -> date:
+    return min(max(day, first), last)
+
+
+def default_period(last_day: date, last_complete_day: date | None, live: bool) -> Period:
+    """What the dashboard opens on: today's day for a live tenant, else the month of the newest
+    complete day (a month that only has a partial first day would look empty)."""
+    if live:
+        return period_of("day", last_day)
+    return period_of("month", last_complete_day or last_day)
+
+
+def auto_resolution(period: Period) -> str:
+    if period.days <= AUTO_15MIN_MAX_DAYS:
+        return "15min"
+    if period.days <= AUTO_HOURLY_MAX_DAYS:
+        return "hour"
+    return "day"
+
+
+def resolutions_for(period: Period) -> list[str]:
+    """The resolutions offered for `period`, finest first."""
+    return [key for key, (_, limit) in RESOLUTIONS.items() if limit is None or period.days <= limit]
