@@ -99,8 +99,14 @@ def run() -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         for service in services():
-            # own process group: Ctrl-C reaches us once and we stop the children in order
-            started.append((service, subprocess.Popen(service.argv, start_new_session=True)))
+            # own process group: Ctrl-C reaches us once and we stop the children in order;
+            # the repo root as working directory so streamlit finds .streamlit/config.toml
+            started.append(
+                (
+                    service,
+                    subprocess.Popen(service.argv, cwd=settings.REPO_ROOT, start_new_session=True),
+                )
+            )
         print("\nexnaton demo is running:")
         for service, _ in started:
             if service.url:
