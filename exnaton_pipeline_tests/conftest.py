@@ -12,6 +12,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -211,3 +212,29 @@ def materialize_days(
 
 def day_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+FEBRUARY = day_range(date(2023, 2, 1), date(2023, 2, 28))
+
+
+@dataclass
+class Sample:
+    url: str
+    source_url: str
+    results: list
+
+
+@pytest.fixture(scope="session")
+def february(pg_server_url, tmp_path_factory, registry) -> Iterator[Sample]:
+    """The real sample of tenant demo materialized once, all 28 February UTC days, with every
+    asset and check of the real definitions, in a database of its own. Shared by the session:
+    a test may re-materialize, but must leave every table as it found it."""
+    from exnaton_pipeline.lib.sample import write_sample
+    from exnaton_pipeline.lib.source import LocalSource
+
+    url = create_database(pg_server_url, prefix="exnaton_february")
+    source = LocalSource(tmp_path_factory.mktemp("february") / "source")
+    write_sample(source, registry.get("demo"))
+    results = materialize_days("demo", FEBRUARY, url, str(source.root))
+    yield Sample(url, str(source.root), results)
+    drop_database(pg_server_url, url)
