@@ -2,14 +2,12 @@
 
 Builds a tenant with 50 meters and a year of history in a scratch database on the warehouse
 server (EXNATON_DATABASE_URL, else the embedded one): 15-minute readings, and hourly/daily
-aggregates, the weekday-hour profile and insights in the analytics contract's tables, all
-generated set-based in SQL. Then it times the dashboard's data-loading functions per view,
-uncached and connected as the tenant's read-only role, for random meters and periods, and
-reports p50/p95/max against the 300 ms target. It also EXPLAINs every statement the views
-send and lists the access path per table, so a missing index shows up as a Seq Scan.
-
-Until the analytics pipeline is merged the aggregate tables are created with the test
-helper that transcribes the contract (exnaton_pipeline_tests.contract_tables).
+aggregates, the weekday-hour profile and insights in the analytics pipeline's tables (its own
+DDL, `analytics.prepare`), all generated set-based in SQL. Then it times the dashboard's
+data-loading functions per view, uncached and connected as the tenant's read-only role, for
+random meters and periods, and reports p50/p95/max against the 300 ms target. It also
+EXPLAINs every statement the views send and lists the access path per table, so a missing
+index shows up as a Seq Scan.
 """
 
 from __future__ import annotations
@@ -29,13 +27,35 @@ import psycopg2
 import sqlalchemy as sa
 from psycopg2 import sql
 
-from exnaton_pipeline.lib import database, roles, warehouse
-from exnaton_pipeline_tests.contract_tables import create_analytics_tables
+from exnaton_pipeline.lib import analytics, database, roles, warehouse
+from exnaton_pipeline.lib.tariffs import parse_plan
+from exnaton_pipeline.lib.tenants import Tenant
 from streamlit_app import data, periods
 from streamlit_app.periods import Period
 
-SCHEMA = "tenant_bench_dashboard"
 ZONE = "Europe/Zurich"
+# The scratch tenant; its plan is the one the generated aggregates below are priced with.
+TENANT = Tenant(
+    id="bench-dashboard",
+    name="Dashboard benchmark",
+    timezone=ZONE,
+    tariff=parse_plan(
+        "swiss_dual",
+        {
+            "currency": "CHF",
+            "feed_in_rate": 0.10,
+            "bands": {
+                "high": {
+                    "rate": 0.32,
+                    "windows": [{"weekdays": [1, 2, 3, 4, 5], "start": "07:00", "end": "20:00"}],
+                },
+                "low": {"rate": 0.22, "windows": "otherwise"},
+            },
+        },
+    ),
+    source_prefix="bench-dashboard",
+)
+SCHEMA = TENANT.schema
 TARGET_MS = 300.0
 PV_EVERY = 5  # every fifth meter also exports (a PV installation)
 
@@ -138,8 +158,7 @@ def generate(url: str, meters: int, first: date, days: int) -> None:
         ),
     ]
     with warehouse.transaction(url) as conn:
-        warehouse.ensure_tenant_schema(conn, SCHEMA)
-        create_analytics_tables(conn, SCHEMA)
+        analytics.prepare(conn, TENANT)
         warehouse.ensure_month_partitions(
             conn, SCHEMA, [first - timedelta(days=1) + timedelta(days=n) for n in range(days + 2)]
         )

@@ -16,9 +16,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import streamlit_app
-from exnaton_pipeline.lib import roles, warehouse
+from exnaton_pipeline.lib import analytics, roles, warehouse
 from exnaton_pipeline_tests.conftest import free_port
-from exnaton_pipeline_tests.contract_tables import create_analytics_tables
 from exnaton_pipeline_tests.dashboard.conftest import PASSWORD, PV, SPARE
 
 APP = str(Path(streamlit_app.__file__).parent / "app.py")
@@ -348,10 +347,9 @@ def test_local_demo_has_a_tenant_picker_and_no_sign_in(demo_db, registry, monkey
     ]
 
 
-def test_local_demo_tenant_with_schema_but_no_rows(demo_db, monkeypatch) -> None:
+def test_local_demo_tenant_with_schema_but_no_rows(demo_db, registry, monkeypatch) -> None:
     with warehouse.transaction(demo_db.url) as conn:
-        warehouse.ensure_tenant_schema(conn, "tenant_nyc_coop")
-        create_analytics_tables(conn, "tenant_nyc_coop")
+        analytics.prepare(conn, registry.get("nyc-coop"))
     monkeypatch.setenv("EXNATON_DASHBOARD_AUTH", "none")
     monkeypatch.setenv("EXNATON_DASHBOARD_TENANT", "nyc-coop")
     at = _run(signed_in=False)

@@ -10,35 +10,34 @@ import pytest
 import sqlalchemy as sa
 from psycopg2 import sql
 
-from exnaton_pipeline.lib import roles, warehouse
+from exnaton_pipeline.lib import analytics, roles, warehouse
+from exnaton_pipeline.lib.tenants import Registry, Tenant
 from exnaton_pipeline_tests.conftest import create_database, drop_database
-from exnaton_pipeline_tests.contract_tables import create_analytics_tables
 
 
 def _psycopg2_dsn(url: str) -> str:
     return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _tenant_with_one_day(url: str, schema: str, kwh: float) -> None:
-    """The pipeline's schema (which sets up the role), then a later table with one row."""
+def _tenant_with_one_day(url: str, tenant: Tenant, kwh: float) -> None:
+    """The pipeline's tables for the tenant (which sets up its role), then one daily row."""
     with warehouse.transaction(url) as conn:
-        warehouse.ensure_tenant_schema(conn, schema)
-    with warehouse.transaction(url) as conn:
-        create_analytics_tables(conn, schema)  # created after the grants: default privileges
+        # prepare creates the analytics tables after the grants: default privileges cover them
+        analytics.prepare(conn, tenant)
         with conn.cursor() as cur:
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {}.daily_energy VALUES (%s, '2023-02-01', %s, 0, 0, %s, %s, 0, "
                     "NULL, NULL, 96, 96, true)"
-                ).format(sql.Identifier(schema)),
+                ).format(sql.Identifier(tenant.schema)),
                 (str(uuid.uuid4()), kwh, kwh, kwh * 0.22),
             )
 
 
 @pytest.fixture
-def two_tenants(warehouse_url: str) -> str:
-    _tenant_with_one_day(warehouse_url, "tenant_demo", 12.5)
-    _tenant_with_one_day(warehouse_url, "tenant_alpine", 7.0)
+def two_tenants(warehouse_url: str, registry: Registry) -> str:
+    _tenant_with_one_day(warehouse_url, registry.get("demo"), 12.5)
+    _tenant_with_one_day(warehouse_url, registry.get("alpine"), 7.0)
     return warehouse_url
 
 
