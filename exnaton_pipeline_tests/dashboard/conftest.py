@@ -190,14 +190,29 @@ def users_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def deployed_env(demo_db: DemoDatabase, users_file: Path, monkeypatch: pytest.MonkeyPatch):
+def _pin_to_demo(monkeypatch: pytest.MonkeyPatch, reader_url: str, users_file: Path) -> None:
     """Environment of a deployment pinned to tenant demo, reading as its reader role."""
     monkeypatch.delenv("EXNATON_DASHBOARD_AUTH", raising=False)
     monkeypatch.setenv("EXNATON_DASHBOARD_TENANT", "demo")
-    monkeypatch.setenv("EXNATON_DASHBOARD_DATABASE_URL", demo_db.reader_url)
+    monkeypatch.setenv("EXNATON_DASHBOARD_DATABASE_URL", reader_url)
     monkeypatch.setenv("EXNATON_DASHBOARD_USERS_FILE", str(users_file))
+
+
+@pytest.fixture
+def deployed_env(demo_db: DemoDatabase, users_file: Path, monkeypatch: pytest.MonkeyPatch):
+    """The deployment over the hand-made tenant; returns its environment."""
+    _pin_to_demo(monkeypatch, demo_db.reader_url, users_file)
     return dict(os.environ)
+
+
+@pytest.fixture
+def real_sample_reader(february, users_file: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The deployment over the real sample as the real pipeline built it (the session's
+    `february` database); returns tenant demo's read-only URL there. The pipeline created the
+    role; its password is EXNATON_READER_PASSWORD_DEMO or the development default."""
+    reader_url = roles.reader_url(february.url, SCHEMA)
+    _pin_to_demo(monkeypatch, reader_url, users_file)
+    return reader_url
 
 
 @pytest.fixture(autouse=True)
