@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 
-import psycopg2
 import sqlalchemy as sa
 from psycopg2 import sql
 
@@ -44,14 +43,6 @@ TENANT = dataclasses.replace(
 SCHEMA = TENANT.schema
 TARGET_MS = 300.0
 PV_EVERY = 5  # every fifth meter also exports (a PV installation)
-
-
-def _admin(url: str):
-    conn = psycopg2.connect(
-        sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    conn.autocommit = True
-    return conn
 
 
 # 15-minute readings for local days first .. end - 1: import for every meter, export (a PV
@@ -139,7 +130,7 @@ def generate(url: str, meters: int, first: date, days: int) -> None:
                 )
                 rows = cur.fetchone()[0]
         print(f"  {table:<22} {rows:>10,} rows  {time.perf_counter() - started:6.1f} s", flush=True)
-    conn = _admin(url)
+    conn = warehouse.autocommit_connection(url)
     try:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("ANALYZE"))
@@ -228,7 +219,7 @@ def explain(owner_url: str, reader_url: str, loaders: dict[str, Callable[[], Non
     finally:
         sa.event.remove(engine, "before_cursor_execute", capture)
     print("\naccess paths (EXPLAIN)")
-    conn = _admin(owner_url)
+    conn = warehouse.autocommit_connection(owner_url)
     try:
         with conn.cursor() as cur:
             seen = set()
@@ -270,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server = database.warehouse_url()
     scratch = f"exnaton_bench_dashboard_{uuid.uuid4().hex[:8]}"
-    admin = _admin(server)
+    admin = warehouse.autocommit_connection(server)
     with admin.cursor() as cur:
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
     url = sa.make_url(server).set(database=scratch).render_as_string(hide_password=False)

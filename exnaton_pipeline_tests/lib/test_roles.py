@@ -15,10 +15,6 @@ from exnaton_pipeline.lib.tenants import Registry, Tenant
 from exnaton_pipeline_tests.conftest import create_database, drop_database
 
 
-def _psycopg2_dsn(url: str) -> str:
-    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def _tenant_with_one_day(url: str, tenant: Tenant, kwh: float) -> None:
     """The pipeline's tables for the tenant (which sets up its role), then one daily row."""
     with warehouse.transaction(url) as conn:
@@ -42,9 +38,7 @@ def two_tenants(warehouse_url: str, registry: Registry) -> str:
 
 
 def _reader(url: str, schema: str):
-    conn = psycopg2.connect(_psycopg2_dsn(roles.reader_url(url, schema)))
-    conn.autocommit = True
-    return conn
+    return warehouse.autocommit_connection(roles.reader_url(url, schema))
 
 
 def test_reader_reads_its_own_tenant(two_tenants: str) -> None:
@@ -101,8 +95,7 @@ def test_password_comes_from_the_tenants_secret(monkeypatch: pytest.MonkeyPatch)
 
 def test_a_reader_role_with_extra_powers_is_refused(warehouse_url: str) -> None:
     schema = f"tenant_powers_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(_psycopg2_dsn(warehouse_url))
-    admin.autocommit = True
+    admin = warehouse.autocommit_connection(warehouse_url)
     try:
         with admin.cursor() as cur:
             cur.execute(
@@ -127,8 +120,7 @@ def test_a_reader_role_with_extra_powers_is_refused(warehouse_url: str) -> None:
 def test_reader_gets_connect_where_public_may_not_connect(pg_server_url: str) -> None:
     url = create_database(pg_server_url, prefix="exnaton_hardened")
     try:
-        admin = psycopg2.connect(_psycopg2_dsn(url))
-        admin.autocommit = True
+        admin = warehouse.autocommit_connection(url)
         with admin.cursor() as cur:
             cur.execute(
                 sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
