@@ -2,19 +2,19 @@
 
 Builds a tenant with 50 meters and a year of history in a scratch database on the warehouse
 server (EXNATON_DATABASE_URL, else the embedded one): 15-minute readings, and hourly/daily
-aggregates, the weekday-hour profile and insights in the analytics contract's tables, all
-generated set-based in SQL. Then it times the dashboard's data-loading functions per view,
-uncached and connected as the tenant's read-only role, for random meters and periods, and
-reports p50/p95/max against the 300 ms target. It also EXPLAINs every statement the views
-send and lists the access path per table, so a missing index shows up as a Seq Scan.
-
-Until the analytics pipeline is merged the aggregate tables are created with the test
-helper that transcribes the contract (exnaton_pipeline_tests.contract_tables).
+aggregates, the weekday-hour profile and insights. Readings and manifest rows are generated
+set-based in SQL; everything derived from them is computed by the analytics pipeline's own
+functions, per UTC day as its daily partitions would. Then it times the dashboard's
+data-loading functions per view, uncached and connected as the tenant's read-only role, for
+random meters and periods, and reports p50/p95/max against the 300 ms target. It also
+EXPLAINs every statement the views send and lists the access path per table, so a missing
+index shows up as a Seq Scan.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import re
 import statistics
@@ -23,133 +23,114 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 
-import psycopg2
 import sqlalchemy as sa
 from psycopg2 import sql
 
-from exnaton_pipeline.lib import database, roles, warehouse
-from exnaton_pipeline_tests.contract_tables import create_analytics_tables
+from exnaton_pipeline.lib import analytics, database, insights, roles, settings, warehouse
+from exnaton_pipeline.lib.tenants import load_registry
 from streamlit_app import data, periods
 from streamlit_app.periods import Period
 
-SCHEMA = "tenant_bench_dashboard"
-ZONE = "Europe/Zurich"
+# The scratch tenant: the zone and tariff plan of the registry's demo tenant, no named meters.
+TENANT = dataclasses.replace(
+    load_registry(settings.tenants_file()).get("demo"),
+    id="bench-dashboard",
+    name="Dashboard benchmark",
+    source_prefix="bench-dashboard",
+    meters=(),
+)
+SCHEMA = TENANT.schema
 TARGET_MS = 300.0
 PV_EVERY = 5  # every fifth meter also exports (a PV installation)
 
 
-def _admin(url: str):
-    conn = psycopg2.connect(
-        sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    conn.autocommit = True
-    return conn
+# 15-minute readings for local days first .. end - 1: import for every meter, export (a PV
+# curve over the local day) for every PV_EVERY-th one.
+_READINGS = (
+    """INSERT INTO {s}.meter_readings
+        (muid, obis, register, ts, kwh, quality, source_key, source_etag)
+    SELECT m.muid, r.obis, r.register, t.ts,
+        CASE WHEN r.register = 'active_import' THEN 0.02 + 0.3 * random()
+             ELSE greatest(0, sin(pi() * (extract(hour FROM t.ts AT TIME ZONE %(tz)s)
+                                          - 6) / 12)) * 0.4 * random() END,
+        'measured', 'bench', 'bench'
+    FROM (SELECT n, md5('bench-meter-' || n)::uuid AS muid
+          FROM generate_series(1, %(meters)s) n) m
+    CROSS JOIN LATERAL (VALUES ('0100011D00FF', 'active_import'),
+                               ('0100021D00FF', 'active_export')) r(obis, register)
+    CROSS JOIN generate_series(%(first)s::timestamp AT TIME ZONE %(tz)s,
+                               %(end)s::timestamp AT TIME ZONE %(tz)s
+                                   - interval '15 minutes',
+                               interval '15 minutes') t(ts)
+    WHERE (r.register = 'active_import' OR m.n %% """
+    + str(PV_EVERY)
+    + """ = 0)
+        -- meter 1 was taken out of service half-way: the worst case for "newest"
+        AND NOT (m.n = 1 AND t.ts >= %(first)s::date + %(days)s / 2)"""
+)
+
+# One manifest entry per meter and day, written an hour after the day ended.
+_MANIFEST = """INSERT INTO {s}.ingested_objects (key, etag, size, last_modified, partition_day,
+        rows_read, rows_written, rows_rejected, run_id, ingested_at)
+    SELECT 'bench/' || d::date || '/' || m.muid || '.json', 'e', 1, d, d::date, 96, 96,
+        0, NULL, d + interval '1 day 1 hour'
+    FROM (SELECT DISTINCT muid FROM {s}.daily_energy) m,
+        generate_series(%(first)s::timestamptz, %(end)s::timestamptz - interval '1 day',
+                        interval '1 day') d"""
 
 
 def generate(url: str, meters: int, first: date, days: int) -> None:
-    """Readings, aggregates, profile, insights and manifest rows, each one INSERT ... SELECT."""
-    s = sql.Identifier(SCHEMA)
+    """Readings, then the pipeline's aggregates, profile and insights, then manifest rows."""
     last = first + timedelta(days=days - 1)
     params = {
-        "tz": ZONE,
+        "tz": TENANT.timezone,
         "first": first,
         "end": last + timedelta(days=1),
         "meters": meters,
         "days": days,
     }
-    steps = [
-        (
-            "meter_readings",
-            """INSERT INTO {s}.meter_readings
-                (muid, obis, register, ts, kwh, quality, source_key, source_etag)
-            SELECT m.muid, r.obis, r.register, t.ts,
-                CASE WHEN r.register = 'active_import' THEN 0.02 + 0.3 * random()
-                     ELSE greatest(0, sin(pi() * (extract(hour FROM t.ts AT TIME ZONE %(tz)s)
-                                                  - 6) / 12)) * 0.4 * random() END,
-                'measured', 'bench', 'bench'
-            FROM (SELECT n, md5('bench-meter-' || n)::uuid AS muid
-                  FROM generate_series(1, %(meters)s) n) m
-            CROSS JOIN LATERAL (VALUES ('0100011D00FF', 'active_import'),
-                                       ('0100021D00FF', 'active_export')) r(obis, register)
-            CROSS JOIN generate_series(%(first)s::timestamp AT TIME ZONE %(tz)s,
-                                       %(end)s::timestamp AT TIME ZONE %(tz)s
-                                           - interval '15 minutes',
-                                       interval '15 minutes') t(ts)
-            WHERE (r.register = 'active_import' OR m.n %% """
-            + str(PV_EVERY)
-            + """ = 0)
-                -- meter 1 was taken out of service half-way: the worst case for "newest"
-                AND NOT (m.n = 1 AND t.ts >= %(first)s::date + %(days)s / 2)""",
-        ),
-        (
-            "hourly_energy",
-            """INSERT INTO {s}.hourly_energy
-            SELECT muid, hour_start, (hour_start AT TIME ZONE %(tz)s)::date,
-                extract(hour FROM hour_start AT TIME ZONE %(tz)s),
-                extract(isodow FROM hour_start AT TIME ZONE %(tz)s),
-                imp, exp, ht, imp - ht, ht * 0.32 + (imp - ht) * 0.22, exp * 0.10, n
-            FROM (
-                SELECT muid, date_trunc('hour', ts) AS hour_start,
-                    coalesce(sum(kwh) FILTER (WHERE register = 'active_import'), 0) AS imp,
-                    coalesce(sum(kwh) FILTER (WHERE register = 'active_export'), 0) AS exp,
-                    coalesce(sum(kwh) FILTER (WHERE register = 'active_import'
-                        AND extract(isodow FROM ts AT TIME ZONE %(tz)s) <= 5
-                        AND extract(hour FROM ts AT TIME ZONE %(tz)s) BETWEEN 7 AND 19), 0)
-                        AS ht,
-                    count(DISTINCT ts) AS n
-                FROM {s}.meter_readings GROUP BY 1, 2) h""",
-        ),
-        (
-            "daily_energy",
-            """INSERT INTO {s}.daily_energy
-            SELECT muid, local_date, sum(import_kwh), sum(export_kwh), sum(ht_kwh), sum(nt_kwh),
-                sum(cost), sum(feed_in_credit), max(import_kwh), min(hour_start),
-                sum(intervals), 96, sum(intervals) >= 96
-            FROM {s}.hourly_energy GROUP BY muid, local_date""",
-        ),
-        (
-            "weekday_hour_profile",
-            """INSERT INTO {s}.weekday_hour_profile
-            SELECT muid, iso_weekday, local_hour, avg(import_kwh), avg(export_kwh), count(*),
-                %(end)s::date - 28, %(end)s::date - 1
-            FROM {s}.hourly_energy WHERE local_date >= %(end)s::date - 28
-            GROUP BY muid, iso_weekday, local_hour""",
-        ),
-        (
-            "insights",
-            """INSERT INTO {s}.insights (tenant, muid, period_start, period_end, kind, value,
-                unit, severity, rank, message)
-            SELECT 'bench-dashboard', m.muid, %(end)s::date - 28, %(end)s::date - 1,
-                'kind_' || k, k * 1.5, 'kWh', (ARRAY['warning', 'tip', 'info'])[1 + k %% 3], k,
-                'Insight number ' || k || ' says something with ' || k * 1.5 || ' kWh.'
-            FROM (SELECT DISTINCT muid FROM {s}.daily_energy) m, generate_series(1, 5) k""",
-        ),
-        (
-            "ingested_objects",
-            """INSERT INTO {s}.ingested_objects (key, etag, size, last_modified, partition_day,
-                rows_read, rows_written, rows_rejected, run_id, ingested_at)
-            SELECT 'bench/' || d::date || '/' || m.muid || '.json', 'e', 1, d, d::date, 96, 96,
-                0, NULL, d + interval '1 day 1 hour'
-            FROM (SELECT DISTINCT muid FROM {s}.daily_energy) m,
-                generate_series(%(first)s::timestamptz, %(end)s::timestamptz - interval '1 day',
-                                interval '1 day') d""",
-        ),
-    ]
+    start, end = Period("custom", first, last).utc_bounds(TENANT.zone)
+    utc_days = [start.date() + timedelta(days=n) for n in range((end - start).days + 1)]
+
+    def execute(statement: str) -> Callable[[warehouse.Connection], None]:
+        def run(conn: warehouse.Connection) -> None:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL(statement).format(s=sql.Identifier(SCHEMA)), params)
+
+        return run
+
+    def per_utc_day(refresh: Callable) -> Callable[[warehouse.Connection], None]:
+        def run(conn: warehouse.Connection) -> None:
+            for day in utc_days:
+                refresh(conn, TENANT, day)
+
+        return run
+
     with warehouse.transaction(url) as conn:
-        warehouse.ensure_tenant_schema(conn, SCHEMA)
-        create_analytics_tables(conn, SCHEMA)
-        warehouse.ensure_month_partitions(
-            conn, SCHEMA, [first - timedelta(days=1) + timedelta(days=n) for n in range(days + 2)]
-        )
-    for table, statement in steps:
+        analytics.prepare(conn, TENANT)
+        warehouse.ensure_month_partitions(conn, SCHEMA, utc_days)
+    steps = [
+        ("meter_readings", execute(_READINGS)),
+        ("hourly_energy", per_utc_day(analytics.refresh_hourly_energy)),
+        ("daily_energy", per_utc_day(analytics.refresh_daily_energy)),
+        ("weekday_hour_profile", lambda conn: analytics.refresh_weekday_hour_profile(conn, TENANT)),
+        ("insights", lambda conn: insights.refresh_insights(conn, TENANT)),
+        ("ingested_objects", execute(_MANIFEST)),
+    ]
+    for table, step in steps:
         started = time.perf_counter()
-        with warehouse.transaction(url) as conn, conn.cursor() as cur:
-            cur.execute(sql.SQL(statement).format(s=s), params)
-            rows = cur.rowcount
+        with warehouse.transaction(url) as conn:
+            step(conn)
+            with conn.cursor() as cur:
+                cur.execute(
+                    sql.SQL("SELECT count(*) FROM {}.{}").format(
+                        sql.Identifier(SCHEMA), sql.Identifier(table)
+                    )
+                )
+                rows = cur.fetchone()[0]
         print(f"  {table:<22} {rows:>10,} rows  {time.perf_counter() - started:6.1f} s", flush=True)
-    conn = _admin(url)
+    conn = warehouse.autocommit_connection(url)
     try:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("ANALYZE"))
@@ -160,7 +141,7 @@ def generate(url: str, meters: int, first: date, days: int) -> None:
 def views(url: str, meters: list[str], first: date, last: date) -> dict[str, Callable[[], None]]:
     """One loader per dashboard view: what a page render of that view reads, for a random
     meter and period (the app calls the same functions through st.cache_data)."""
-    zone = ZoneInfo(ZONE)
+    zone = TENANT.zone
 
     def anchor() -> date:
         return first + timedelta(days=random.randrange((last - first).days + 1))
@@ -238,7 +219,7 @@ def explain(owner_url: str, reader_url: str, loaders: dict[str, Callable[[], Non
     finally:
         sa.event.remove(engine, "before_cursor_execute", capture)
     print("\naccess paths (EXPLAIN)")
-    conn = _admin(owner_url)
+    conn = warehouse.autocommit_connection(owner_url)
     try:
         with conn.cursor() as cur:
             seen = set()
@@ -280,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server = database.warehouse_url()
     scratch = f"exnaton_bench_dashboard_{uuid.uuid4().hex[:8]}"
-    admin = _admin(server)
+    admin = warehouse.autocommit_connection(server)
     with admin.cursor() as cur:
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
     url = sa.make_url(server).set(database=scratch).render_as_string(hide_password=False)

@@ -12,13 +12,16 @@ import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-import psycopg2
 import pytest
 import sqlalchemy as sa
 from psycopg2 import sql
+
+# safe before EXNATON_TENANTS_FILE is set below: lib reads settings only when called
+from exnaton_pipeline.lib import warehouse
 
 TESTS_DIR = Path(__file__).resolve().parent
 TEST_TENANTS = TESTS_DIR / "tenants_test.yaml"
@@ -52,14 +55,6 @@ def _with_database(url: str, name: str) -> str:
     return sa.make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def _admin(url: str):
-    conn = psycopg2.connect(
-        sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    conn.autocommit = True
-    return conn
-
-
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """URL of the maintenance database of the PostgreSQL server the suite uses."""
@@ -72,7 +67,7 @@ def pg_server_url() -> Iterator[str]:
 def create_database(server_url: str, prefix: str = "exnaton_test") -> str:
     """Create a fresh database on the test server and return its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = _admin(server_url)
+    conn = warehouse.autocommit_connection(server_url)
     try:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -82,11 +77,9 @@ def create_database(server_url: str, prefix: str = "exnaton_test") -> str:
 
 
 def drop_database(server_url: str, url: str) -> None:
-    from exnaton_pipeline.lib import warehouse
-
     warehouse.engine(url).dispose()
     name = sa.make_url(url).database
-    conn = _admin(server_url)
+    conn = warehouse.autocommit_connection(server_url)
     try:
         with conn.cursor() as cur:
             cur.execute(
@@ -108,7 +101,7 @@ def database_url(pg_server_url: str) -> Iterator[str]:
 @pytest.fixture
 def warehouse_url(database_url: str) -> str:
     """The session database with every tenant schema dropped: each test starts empty."""
-    conn = _admin(database_url)
+    conn = warehouse.autocommit_connection(database_url)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\\_%'")
@@ -211,3 +204,29 @@ def materialize_days(
 
 def day_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+FEBRUARY = day_range(date(2023, 2, 1), date(2023, 2, 28))
+
+
+@dataclass
+class Sample:
+    url: str
+    source_url: str
+    results: list
+
+
+@pytest.fixture(scope="session")
+def february(pg_server_url, tmp_path_factory, registry) -> Iterator[Sample]:
+    """The real sample of tenant demo materialized once, all 28 February UTC days, with every
+    asset and check of the real definitions, in a database of its own. Shared by the session:
+    a test may re-materialize, but must leave every table as it found it."""
+    from exnaton_pipeline.lib.sample import write_sample
+    from exnaton_pipeline.lib.source import LocalSource
+
+    url = create_database(pg_server_url, prefix="exnaton_february")
+    source = LocalSource(tmp_path_factory.mktemp("february") / "source")
+    write_sample(source, registry.get("demo"))
+    results = materialize_days("demo", FEBRUARY, url, str(source.root))
+    yield Sample(url, str(source.root), results)
+    drop_database(pg_server_url, url)

@@ -65,6 +65,17 @@ def transaction(url: str) -> Iterator[Connection]:
         raw.close()
 
 
+def autocommit_connection(url: str) -> Connection:
+    """A plain psycopg2 connection to `url` outside the pool, in autocommit mode: for
+    statements that may not run in a transaction (CREATE/DROP DATABASE). The caller closes it.
+    """
+    conn = psycopg2.connect(
+        sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    conn.autocommit = True
+    return conn
+
+
 def storage_kind(conn: Connection) -> str:
     """'timescaledb' when the extension is (or can be) installed, else 'partitioned'."""
     with conn.cursor() as cur:

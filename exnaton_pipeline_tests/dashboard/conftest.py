@@ -1,7 +1,9 @@
 """A hand-made tenant for the dashboard tests: tenant `demo` (Europe/Zurich, swiss_dual).
 
-Until the analytics pipeline is merged the contract tables are filled here by hand. Every
-value follows from this simple pattern, so the tests can compute expected figures by hand:
+The pipeline's own DDL (`analytics.prepare`) creates the tables; they are filled here by hand
+rather than by the pipeline, so that every value follows from this simple pattern and the
+tests can compute expected figures by hand (the real sample, run through the pipeline, is
+the `february` fixture of the top-level conftest):
 
 - HOUSE (registry name "Household consumption"): imports 0.5 kWh every local hour,
   1.0 kWh in the week Mon 13 - Sun 19 Feb 2023.
@@ -25,8 +27,8 @@ import pandas as pd
 import pytest
 from psycopg2 import sql
 
-from exnaton_pipeline.lib import roles, warehouse
-from exnaton_pipeline_tests.contract_tables import create_analytics_tables
+from exnaton_pipeline.lib import analytics, roles, warehouse
+from exnaton_pipeline.lib.tenants import Registry, Tenant
 
 HOUSE = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 PV = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
@@ -101,11 +103,10 @@ def _readings() -> pd.DataFrame:
 PROFILE_DAYS = {1: 4, 2: 3, 3: 3, 4: 3, 5: 3, 6: 3, 7: 4}
 
 
-def fill_demo(url: str) -> None:
+def fill_demo(url: str, tenant: Tenant) -> None:
     with warehouse.transaction(url) as conn:
-        warehouse.ensure_tenant_schema(conn, SCHEMA)
+        analytics.prepare(conn, tenant)
         warehouse.upsert_readings(conn, SCHEMA, _readings())
-        create_analytics_tables(conn, SCHEMA)
         s = sql.Identifier(SCHEMA)
         with conn.cursor() as cur:
             for row in _hourly_rows().itertuples(index=False):
@@ -176,8 +177,8 @@ class DemoDatabase:
 
 
 @pytest.fixture
-def demo_db(warehouse_url: str) -> DemoDatabase:
-    fill_demo(warehouse_url)
+def demo_db(warehouse_url: str, registry: Registry) -> DemoDatabase:
+    fill_demo(warehouse_url, registry.get("demo"))
     return DemoDatabase(warehouse_url, roles.reader_url(warehouse_url, SCHEMA))
 
 
@@ -189,14 +190,29 @@ def users_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def deployed_env(demo_db: DemoDatabase, users_file: Path, monkeypatch: pytest.MonkeyPatch):
+def _pin_to_demo(monkeypatch: pytest.MonkeyPatch, reader_url: str, users_file: Path) -> None:
     """Environment of a deployment pinned to tenant demo, reading as its reader role."""
     monkeypatch.delenv("EXNATON_DASHBOARD_AUTH", raising=False)
     monkeypatch.setenv("EXNATON_DASHBOARD_TENANT", "demo")
-    monkeypatch.setenv("EXNATON_DASHBOARD_DATABASE_URL", demo_db.reader_url)
+    monkeypatch.setenv("EXNATON_DASHBOARD_DATABASE_URL", reader_url)
     monkeypatch.setenv("EXNATON_DASHBOARD_USERS_FILE", str(users_file))
+
+
+@pytest.fixture
+def deployed_env(demo_db: DemoDatabase, users_file: Path, monkeypatch: pytest.MonkeyPatch):
+    """The deployment over the hand-made tenant; returns its environment."""
+    _pin_to_demo(monkeypatch, demo_db.reader_url, users_file)
     return dict(os.environ)
+
+
+@pytest.fixture
+def real_sample_reader(february, users_file: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The deployment over the real sample as the real pipeline built it (the session's
+    `february` database); returns tenant demo's read-only URL there. The pipeline created the
+    role; its password is EXNATON_READER_PASSWORD_DEMO or the development default."""
+    reader_url = roles.reader_url(february.url, SCHEMA)
+    _pin_to_demo(monkeypatch, reader_url, users_file)
+    return reader_url
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,9 @@
 """The dashboard's states, run headless with streamlit.testing.v1.AppTest.
 
 Expected figures are computed by hand from the pattern in conftest.py (0.5 kWh per local
-hour, 1.0 in the week of 13 Feb; high tariff Mon-Fri 07:00-20:00 at 0.32, else 0.22 CHF).
+hour, 1.0 in the week of 13 Feb; high tariff Mon-Fri 07:00-20:00 at 0.32, else 0.22 CHF),
+except in the last test: the real sample through the real pipeline, against figures
+verified independently of this code.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import streamlit_app
-from exnaton_pipeline.lib import roles, warehouse
+from exnaton_pipeline.lib import analytics, roles, warehouse
 from exnaton_pipeline_tests.conftest import free_port
-from exnaton_pipeline_tests.contract_tables import create_analytics_tables
-from exnaton_pipeline_tests.dashboard.conftest import PASSWORD, PV, SPARE
+from exnaton_pipeline_tests.dashboard.conftest import HOUSE, PASSWORD, PV, SPARE
+from streamlit_app import data, figures
+from streamlit_app.periods import Period
 
 APP = str(Path(streamlit_app.__file__).parent / "app.py")
 
@@ -348,10 +351,9 @@ def test_local_demo_has_a_tenant_picker_and_no_sign_in(demo_db, registry, monkey
     ]
 
 
-def test_local_demo_tenant_with_schema_but_no_rows(demo_db, monkeypatch) -> None:
+def test_local_demo_tenant_with_schema_but_no_rows(demo_db, registry, monkeypatch) -> None:
     with warehouse.transaction(demo_db.url) as conn:
-        warehouse.ensure_tenant_schema(conn, "tenant_nyc_coop")
-        create_analytics_tables(conn, "tenant_nyc_coop")
+        analytics.prepare(conn, registry.get("nyc-coop"))
     monkeypatch.setenv("EXNATON_DASHBOARD_AUTH", "none")
     monkeypatch.setenv("EXNATON_DASHBOARD_TENANT", "nyc-coop")
     at = _run(signed_in=False)
@@ -359,3 +361,70 @@ def test_local_demo_tenant_with_schema_but_no_rows(demo_db, monkeypatch) -> None
         "There is no meter data for New York Co-op yet. Figures appear after the pipeline's "
         "next update."
     ]
+
+
+# --- the real sample through the real pipeline ------------------------------------------
+
+# The local days the sample's 15-minute readings (2023-02-01 00:00 - 02-28 23:45 UTC) fall in.
+WHOLE_FILE = Period("custom", date(2023, 2, 1), date(2023, 3, 1))
+
+
+def test_real_sample_shows_the_independently_verified_figures(real_sample_reader, registry):
+    """Verified in the issue for the whole file: the import meter (HOUSE, 95ce3367) 97.6082
+    kWh, of it 35.9763 high and 61.6319 low tariff, costing 25.0714 CHF; the export meter
+    (PV, 1db7649e) fed in 36.19725 kWh. Read as tenant demo's read-only role."""
+    tenant, url = registry.get("demo"), real_sample_reader
+    meters = data.load_catalogue(url, tenant.schema).meters
+    assert list(meters["muid"]) == [PV, HOUSE]
+    assert {(m.first_day, m.last_day) for m in meters.itertuples()} == {
+        (WHOLE_FILE.start, WHOLE_FILE.end)
+    }
+
+    daily = data.load_daily(url, tenant.schema, HOUSE, WHOLE_FILE.start, WHOLE_FILE.end)
+    house = figures.totals(daily, WHOLE_FILE, tenant.tariff)
+    assert house.consumption == pytest.approx(97.6082, abs=5e-5)
+    assert daily["ht_kwh"].sum() == pytest.approx(35.9763, abs=5e-5)
+    assert daily["nt_kwh"].sum() == pytest.approx(61.6319, abs=5e-5)
+    assert daily["cost"].sum() == pytest.approx(25.0714, abs=5e-5)
+    assert house.net_cost == pytest.approx(25.0714, abs=5e-5)
+    assert house.feed_in == 0
+    start, end = WHOLE_FILE.utc_bounds(tenant.zone)
+    hourly = data.load_hourly(url, tenant.schema, HOUSE, start, end)
+    assert hourly["import_kwh"].sum() == pytest.approx(97.6082, abs=5e-5)
+    assert hourly["ht_kwh"].sum() == pytest.approx(35.9763, abs=5e-5)
+    assert hourly["cost"].sum() == pytest.approx(25.0714, abs=5e-5)
+    quarters = data.load_quarter_hours(url, tenant.schema, HOUSE, start, end)
+    assert (len(quarters), quarters["import_kwh"].sum()) == (2688, pytest.approx(97.6082))
+
+    pv_daily = data.load_daily(url, tenant.schema, PV, WHOLE_FILE.start, WHOLE_FILE.end)
+    pv = figures.totals(pv_daily, WHOLE_FILE, tenant.tariff)
+    assert pv.feed_in == pytest.approx(36.19725, abs=1e-9)
+    assert pv.feed_in_credit == pytest.approx(3.619725, abs=1e-9)  # at 0.10 CHF/kWh
+    assert (pv.consumption, pv.cost_high, pv.cost_low) == (0, 0, 0)
+    quarters = data.load_quarter_hours(url, tenant.schema, PV, start, end)
+    assert (len(quarters), quarters["export_kwh"].sum()) == (2688, pytest.approx(36.19725))
+
+    # the same figures as the customer sees them
+    at = _choose(_run(), "custom")
+    _checked(at.date_input(key="period_range").set_value((WHOLE_FILE.start, WHOLE_FILE.end)).run())
+    assert _metrics(at) == {
+        "Consumption": ("97.6 kWh", ""),
+        "Feed-in": ("0.0 kWh", ""),
+        "Net cost": ("25.07 CHF", ""),  # nothing in the 29 days before to compare with
+        "Cost high tariff": ("11.51 CHF", ""),  # 35.9763 x 0.32
+        "Cost low tariff": ("13.56 CHF", ""),  # 61.6319 x 0.22
+        "Feed-in credit": ("0.00 CHF", ""),
+    }
+    # the file starts at 01:00 local on 1 Feb and ends at 00:45 local on 1 Mar
+    assert [w.value for w in at.warning] == [
+        "Incomplete data: 2 days with missing readings (1 Feb 2023, 1 Mar 2023). "
+        "The figures cover the readings that arrived."
+    ]
+    energy = _charts(at)["energy_chart"]
+    assert _values(energy["data"][0]["y"]).sum() == pytest.approx(97.6082, abs=5e-5)
+
+    _checked(at.sidebar.selectbox(key="meter_demo").set_value(PV).run())
+    metrics = _metrics(at)
+    assert metrics["Feed-in"] == ("36.2 kWh", "")
+    assert metrics["Feed-in credit"] == ("3.62 CHF", "")
+    assert metrics["Net cost"] == ("-3.62 CHF", "")

@@ -8,50 +8,22 @@ starts at 01:00 local) to 2023-03-01 (4 quarter hours: the data ends at 00:45 lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 import pytest
 from psycopg2 import sql
 
 from exnaton_pipeline.lib import warehouse
-from exnaton_pipeline_tests.conftest import (
-    create_database,
-    day_range,
-    drop_database,
-    materialize_days,
-)
+from exnaton_pipeline_tests.conftest import materialize_days
 
 IMPORT_METER = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 EXPORT_METER = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
-FEBRUARY = day_range(date(2023, 2, 1), date(2023, 2, 28))
 TABLES = {
     "hourly_energy": "muid, hour_start",
     "daily_energy": "muid, day",
     "weekday_hour_profile": "muid, weekday, hour",
     "insights": "muid, kind",
 }
-
-
-@dataclass
-class Sample:
-    url: str
-    source_url: str
-    results: list
-
-
-@pytest.fixture(scope="session")
-def february(pg_server_url, tmp_path_factory, registry):
-    """The real sample materialized once, for all 28 days, in a database of its own."""
-    from exnaton_pipeline.lib.sample import write_sample
-    from exnaton_pipeline.lib.source import LocalSource
-
-    url = create_database(pg_server_url, prefix="exnaton_february")
-    source = LocalSource(tmp_path_factory.mktemp("february") / "source")
-    write_sample(source, registry.get("demo"))
-    results = materialize_days("demo", FEBRUARY, url, str(source.root))
-    yield Sample(url, str(source.root), results)
-    drop_database(pg_server_url, url)
 
 
 def query(url: str, text: str, params: tuple = ()) -> list[tuple]:

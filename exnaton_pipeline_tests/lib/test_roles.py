@@ -10,42 +10,35 @@ import pytest
 import sqlalchemy as sa
 from psycopg2 import sql
 
-from exnaton_pipeline.lib import roles, warehouse
+from exnaton_pipeline.lib import analytics, roles, warehouse
+from exnaton_pipeline.lib.tenants import Registry, Tenant
 from exnaton_pipeline_tests.conftest import create_database, drop_database
-from exnaton_pipeline_tests.contract_tables import create_analytics_tables
 
 
-def _psycopg2_dsn(url: str) -> str:
-    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _tenant_with_one_day(url: str, schema: str, kwh: float) -> None:
-    """The pipeline's schema (which sets up the role), then a later table with one row."""
+def _tenant_with_one_day(url: str, tenant: Tenant, kwh: float) -> None:
+    """The pipeline's tables for the tenant (which sets up its role), then one daily row."""
     with warehouse.transaction(url) as conn:
-        warehouse.ensure_tenant_schema(conn, schema)
-    with warehouse.transaction(url) as conn:
-        create_analytics_tables(conn, schema)  # created after the grants: default privileges
+        # prepare creates the analytics tables after the grants: default privileges cover them
+        analytics.prepare(conn, tenant)
         with conn.cursor() as cur:
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {}.daily_energy VALUES (%s, '2023-02-01', %s, 0, 0, %s, %s, 0, "
                     "NULL, NULL, 96, 96, true)"
-                ).format(sql.Identifier(schema)),
+                ).format(sql.Identifier(tenant.schema)),
                 (str(uuid.uuid4()), kwh, kwh, kwh * 0.22),
             )
 
 
 @pytest.fixture
-def two_tenants(warehouse_url: str) -> str:
-    _tenant_with_one_day(warehouse_url, "tenant_demo", 12.5)
-    _tenant_with_one_day(warehouse_url, "tenant_alpine", 7.0)
+def two_tenants(warehouse_url: str, registry: Registry) -> str:
+    _tenant_with_one_day(warehouse_url, registry.get("demo"), 12.5)
+    _tenant_with_one_day(warehouse_url, registry.get("alpine"), 7.0)
     return warehouse_url
 
 
 def _reader(url: str, schema: str):
-    conn = psycopg2.connect(_psycopg2_dsn(roles.reader_url(url, schema)))
-    conn.autocommit = True
-    return conn
+    return warehouse.autocommit_connection(roles.reader_url(url, schema))
 
 
 def test_reader_reads_its_own_tenant(two_tenants: str) -> None:
@@ -102,8 +95,7 @@ def test_password_comes_from_the_tenants_secret(monkeypatch: pytest.MonkeyPatch)
 
 def test_a_reader_role_with_extra_powers_is_refused(warehouse_url: str) -> None:
     schema = f"tenant_powers_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(_psycopg2_dsn(warehouse_url))
-    admin.autocommit = True
+    admin = warehouse.autocommit_connection(warehouse_url)
     try:
         with admin.cursor() as cur:
             cur.execute(
@@ -128,8 +120,7 @@ def test_a_reader_role_with_extra_powers_is_refused(warehouse_url: str) -> None:
 def test_reader_gets_connect_where_public_may_not_connect(pg_server_url: str) -> None:
     url = create_database(pg_server_url, prefix="exnaton_hardened")
     try:
-        admin = psycopg2.connect(_psycopg2_dsn(url))
-        admin.autocommit = True
+        admin = warehouse.autocommit_connection(url)
         with admin.cursor() as cur:
             cur.execute(
                 sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(

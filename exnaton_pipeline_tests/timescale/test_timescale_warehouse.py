@@ -16,7 +16,7 @@ import pytest
 
 from exnaton_pipeline.lib import ingest, warehouse
 from exnaton_pipeline.lib.sample import sample_files, write_sample
-from exnaton_pipeline_tests.conftest import _admin, day_range
+from exnaton_pipeline_tests.conftest import day_range
 from exnaton_pipeline_tests.timescale.conftest import timescale_server
 
 # install (120 s) + start (60 s) at most, then seconds: a wedged server fails, never hangs
@@ -28,7 +28,9 @@ FEBRUARY = day_range(date(2023, 2, 1), date(2023, 2, 28))
 
 
 def rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
-    conn = _admin(url)  # autocommit: an open transaction would block every other connection
+    conn = warehouse.autocommit_connection(
+        url
+    )  # autocommit: an open transaction would block every other connection
     try:
         with conn.cursor() as cur:
             cur.execute(query, params)
@@ -221,7 +223,7 @@ def test_corrections_reach_compressed_chunks(warehouse_url, local_source, regist
     days = day_range(date(2023, 2, 1), date(2023, 2, 3))
     write_sample(local_source, demo)
     ingest_days(warehouse_url, local_source, demo, days)
-    conn = _admin(warehouse_url)
+    conn = warehouse.autocommit_connection(warehouse_url)
     try:
         with conn.cursor() as cur:
             cur.execute(
@@ -252,7 +254,7 @@ def test_corrections_reach_compressed_chunks(warehouse_url, local_source, regist
 def test_a_connection_lost_inside_a_transaction_is_rolled_back(warehouse_url):
     with warehouse.transaction(warehouse_url) as conn:
         warehouse.ensure_tenant_schema(conn, "tenant_demo")
-    lost = _admin(warehouse_url)
+    lost = warehouse.autocommit_connection(warehouse_url)
     lost.autocommit = False
     with lost.cursor() as cur:
         cur.execute(
