@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from exnaton_pipeline.defs.jobs import meter_data_job
 from exnaton_pipeline.defs.partitions import partition_key, tenant_partitions
 from exnaton_pipeline.defs.resources import TenantRegistryResource
 from exnaton_pipeline.lib.scheduling import partitions_due
@@ -12,7 +11,7 @@ from exnaton_pipeline.lib.scheduling import partitions_due
 
 @dg.schedule(
     cron_schedule="*/15 * * * *",
-    job=meter_data_job,
+    job_name="meter_data_job",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
