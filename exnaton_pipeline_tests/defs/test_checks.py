@@ -266,3 +266,42 @@ def test_missing_source_prefix_fails_the_run_with_a_clear_message(
     assert good.success and empty.success
     (event,) = empty.asset_materializations_for_node("meter_readings")
     assert event.metadata["rows_written"].value == 0
+
+
+def test_synthetic_feed_lands_clean(warehouse_url, local_source, registry):
+    from exnaton_pipeline.lib import synthetic
+
+    live = registry.get("live")
+    meters = synthetic.households(live)
+    synthetic.write_history(
+        local_source,
+        live,
+        meters,
+        datetime(2024, 6, 12, 22, tzinfo=UTC),  # local midnight of 13 June (CEST)
+        datetime(2024, 6, 14, 12, tzinfo=UTC),
+    )
+    # the producer then delivers 11:45 again (a repeat of the history) and 12:00
+    for minute in (11 * 60 + 45, 12 * 60):
+        synthetic.write_batch(
+            local_source,
+            live,
+            meters,
+            datetime(2024, 6, 14, tzinfo=UTC) + timedelta(minutes=minute),
+        )
+    days = day_range(date(2024, 6, 12), date(2024, 6, 14))
+    _, first, second = run("live", days, warehouse_url, local_source)
+    assert first.success and second.success
+    (event,) = second.asset_materializations_for_node("meter_readings")
+    # 49 intervals (00:00 .. 12:00) x (2 import-only + 2 PV households with two registers)
+    assert event.metadata["dagster/row_count"].value == 49 * 6
+    found = checks(second)
+    assert found["schema_validation"].passed
+    # the repeated 11:45 readings of the four meters (six registers) are superseded, not faults
+    assert found["schema_validation"].description == (
+        f"all {49 * 6} rows of 6 objects valid; 6 superseded by a later delivery"
+    )
+    assert found["rejected_share"].passed
+    # local 13 June (12 June 22:00 .. 13 June 22:00 UTC) is complete in every register
+    completeness = checks(first)["completeness"]
+    assert completeness.passed, completeness.description
+    assert "on local day 2024-06-13 (96 intervals)" in completeness.description
