@@ -103,7 +103,9 @@ def meter_readings_quality(
     yield freshness(tenant, newest, now)
 
 
-def _result(name: str, passed: bool, severity, description: str, **metadata):
+def _result(
+    name: str, passed: bool, severity: dg.AssetCheckSeverity, description: str, **metadata
+) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=name,
         asset_key=METER_READINGS,

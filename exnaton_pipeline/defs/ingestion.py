@@ -95,6 +95,7 @@ def meter_readings(
     tenant = tenants.tenant(raw_meter_readings.tenant_id)
     with transient_retries(context):
         result = ingest.store(warehouse.url(), tenant, raw_meter_readings, context.run.run_id)
+        catalog = readings_metadata(warehouse.url(), tenant, raw_meter_readings.day)
     context.log.info(
         f"{tenant.schema}.meter_readings ({result.storage}): {result.inserted} inserted, "
         f"{result.updated} updated, {result.unchanged} unchanged, {result.rejected} rejected"
@@ -111,6 +112,6 @@ def meter_readings(
             "rows_rejected": result.rejected,
             "rejected_by_rule": dg.MetadataValue.json(result.rules),
             "objects_ingested": result.objects,
-            **readings_metadata(warehouse.url(), tenant, raw_meter_readings.day),
+            **catalog,
         }
     )

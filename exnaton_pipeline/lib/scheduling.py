@@ -25,7 +25,7 @@ from exnaton_pipeline.lib.tenants import Tenant
 LATE_WINDOW = timedelta(hours=1)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class DuePartition:
     """One tenant-day partition a tick asks for, and why."""
 
