@@ -8,7 +8,7 @@ All five run in one step (one process, one database transaction) per partition.
 
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -74,9 +74,9 @@ SPECS = [
     ),
     _spec(
         "freshness",
-        f"For live tenants: the newest reading ended less than "
-        f"{int(FRESHNESS_LIMIT.total_seconds() // 60)} minutes ago. WARN when the feed went "
-        "quiet. Historical tenants are not judged.",
+        f"For live tenants, on the current UTC day's partition: the newest reading ended less "
+        f"than {int(FRESHNESS_LIMIT.total_seconds() // 60)} minutes ago. WARN when the feed "
+        "went quiet. Historical tenants and past days are not judged.",
     ),
 ]
 
@@ -100,7 +100,7 @@ def meter_readings_quality(
     yield completeness(complete, tenant)
     yield no_duplicate_readings(dupes)
     yield rejected_share(rejections)
-    yield freshness(tenant, newest, now)
+    yield freshness(tenant, day, newest, now)
 
 
 def _result(
@@ -234,13 +234,23 @@ def rejected_share(rejections: quality.Rejections) -> dg.AssetCheckResult:
     return _result("rejected_share", True, ERROR, counts, **metadata)
 
 
-def freshness(tenant: Tenant, newest: datetime | None, now: datetime) -> dg.AssetCheckResult:
+def freshness(
+    tenant: Tenant, day: date, newest: datetime | None, now: datetime
+) -> dg.AssetCheckResult:
     if not tenant.live:
         return _result(
             "freshness",
             True,
             WARN,
             f"tenant {tenant.id} is historical (not live): freshness is not judged",
+        )
+    if day != now.date():
+        # a backfilled or late-readings run of a past day says nothing about the feed today
+        return _result(
+            "freshness",
+            True,
+            WARN,
+            f"judged on the current UTC day's partition ({now.date()}), not on {day}",
         )
     if newest is None:
         return _result("freshness", False, WARN, f"live tenant {tenant.id} has no readings at all")

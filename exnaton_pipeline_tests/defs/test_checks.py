@@ -226,17 +226,12 @@ def _quarter_hour(instant: datetime) -> datetime:
 
 @pytest.mark.parametrize(("lag_minutes", "fresh"), [(15, True), (120, False)])
 def test_freshness_of_a_live_tenant(warehouse_url, local_source, lag_minutes, fresh):
-    # the newest interval starts `lag_minutes` before the current quarter hour
-    newest = _quarter_hour(datetime.now(UTC)) - timedelta(minutes=lag_minutes)
-    write_day(
-        local_source,
-        "live",
-        None,
-        METER_A,
-        start=newest - timedelta(minutes=45),
-        end=newest + timedelta(minutes=15),
-    )
-    (result,) = run("live", [newest.date()], warehouse_url, local_source)
+    # one reading, its interval starting `lag_minutes` before the current quarter hour
+    now = datetime.now(UTC)
+    newest = _quarter_hour(now) - timedelta(minutes=lag_minutes)
+    write_day(local_source, "live", None, METER_A, start=newest, end=newest + timedelta(minutes=15))
+    # its day, then today's partition (the same one unless midnight lies in between)
+    *_, result = run("live", day_range(newest.date(), now.date()), warehouse_url, local_source)
     found = checks(result)["freshness"]
     assert found.passed is fresh
     assert found.severity == WARN
@@ -246,6 +241,15 @@ def test_freshness_of_a_live_tenant(warehouse_url, local_source, lag_minutes, fr
             found.description
         )
     assert found.metadata["newest_reading"].value == newest.timestamp()
+
+
+def test_freshness_is_not_judged_on_past_days(warehouse_url, local_source):
+    write_day(local_source, "live", date(2024, 1, 10), METER_A)
+    (result,) = run("live", [date(2024, 1, 10)], warehouse_url, local_source)
+    found = checks(result)["freshness"]
+    assert found.passed
+    assert found.description.startswith("judged on the current UTC day's partition (")
+    assert found.description.endswith("not on 2024-01-10")
 
 
 def test_missing_source_prefix_fails_the_run_with_a_clear_message(
