@@ -179,11 +179,13 @@ def completeness(report: quality.Completeness, tenant: Tenant) -> dg.AssetCheckR
             f"{tenant.timezone}: {listing}{more}",
             **metadata,
         )
-    if report.judged:
+    if report.judged and report.series:
         description = (
             f"all {report.series} meter register-days complete on local day {judged} "
             f"in {tenant.timezone}"
         )
+    elif report.judged:
+        description = f"no meter reported in the week up to local day {judged}: none expected"
     else:
         description = f"no local day to judge yet in {tenant.timezone}"
     if pending:
