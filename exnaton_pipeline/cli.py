@@ -6,13 +6,18 @@ import argparse
 import contextlib
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from exnaton_pipeline.lib import database, settings, synthetic
 from exnaton_pipeline.lib.sample import write_sample
-from exnaton_pipeline.lib.source import open_source
+from exnaton_pipeline.lib.source import SourceError, open_source
 from exnaton_pipeline.lib.tenants import RegistryError, load_registry
+
+
+class CliError(RuntimeError):
+    """A problem the operator must fix; printed without a traceback."""
 
 
 def _s3_client():
@@ -46,6 +51,7 @@ def _days(start: date, end: date) -> list[date]:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     load_registry(settings.tenants_file()).get(args.tenant)  # refuse unknown tenants early
+    _check_warehouse(database.warehouse_url())
     from exnaton_pipeline.lib.runtime import prepare_dagster_home
 
     prepare_dagster_home()
@@ -66,6 +72,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 instance=instance,
                 raise_on_error=False,
                 tags={"exnaton/trigger": "cli-backfill"},
+                # the progress line below is the operator's view; the full log is in the UI
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
             seconds = time.monotonic() - started
             status = "ok" if result.success else "FAILED"
@@ -78,6 +86,19 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             failed += not result.success
     print(f"{len(days) - failed} of {len(days)} partitions succeeded")
     return 1 if failed else 0
+
+
+def _check_warehouse(url: str) -> None:
+    """Fail fast, with the reason, when the warehouse cannot be reached."""
+    import sqlalchemy as sa
+
+    try:
+        with sa.create_engine(url, connect_args={"connect_timeout": 5}).connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        safe = sa.make_url(url).render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0]
+        raise CliError(f"cannot reach the warehouse at {safe}: {reason}") from None
 
 
 def _summary(result) -> str:
@@ -157,6 +178,12 @@ def _synthetic_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=synthetic.DEFAULT_SEED)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from exnaton_pipeline import demo
+
+    return demo.run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="exnaton", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,14 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="every 15 s, 15 simulated minutes each")
     p.add_argument("--ticks", type=_positive, help="stop after this many batches")
     p.set_defaults(func=cmd_produce)
+    sub.add_parser(
+        "demo", help="load the sample, serve the Dagster UI and the dashboard until Ctrl-C"
+    ).set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # pgserver's platformdirs warns about XDG_RUNTIME_DIR on every start; it is harmless
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except RegistryError as exc:
+    except (RegistryError, SourceError, CliError) as exc:
         print(f"exnaton: {exc}", file=sys.stderr)
         return 2
 

@@ -2,11 +2,12 @@
 
 Keys are relative to the source root and use `/`:
 `<tenant source prefix>/<YYYY-MM-DD>/<name>.json`. Each object has a version tag (S3 ETag,
-or size+mtime locally) so a re-delivery with corrections is recognised as new.
+or the same MD5 content hash locally) so a re-delivery with corrections is recognised as new.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,7 +65,8 @@ class LocalSource:
                 found.append(
                     SourceObject(
                         key=path.relative_to(self.root).as_posix(),
-                        etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
+                        # the content hash, like S3's ETag: rewriting the same bytes is not new
+                        etag=hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest(),
                         size=stat.st_size,
                         last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
                     )

@@ -43,10 +43,27 @@ class TariffPlan:
 
     def slot_bands(self) -> dict[tuple[int, int], str]:
         """Band name of every (ISO weekday, slot) of the week."""
-        return _assign_slots(self, where=f"tariff plan {self.name!r}")
+        return _assign_slots(self, where=f"tariff_plans.{self.name}")
 
     def rate(self, band: str) -> float:
         return next(b.rate for b in self.bands if b.name == band)
+
+    def has_band(self, band: str) -> bool:
+        return any(b.name == band for b in self.bands)
+
+    def describe_band(self, band: str) -> str:
+        """The band's local hours in words, e.g. 'Mon-Fri 07:00-20:00'."""
+        windows = next(b.windows for b in self.bands if b.name == band)
+        if windows is None:
+            return "at all other times"
+        return ", ".join(
+            f"{_days(w.weekdays)} {_hhmm(w.start_slot)}-{_hhmm(w.end_slot)}" for w in windows
+        )
+
+    def mean_rate(self) -> float:
+        """The rate averaged over the 672 quarter hours of the week (what a constant load pays)."""
+        slots = self.slot_bands()
+        return sum(self.rate(band) for band in slots.values()) / len(slots)
 
 
 def _slot(value: Any, where: str) -> int:
@@ -146,3 +163,12 @@ def _assign_slots(plan: TariffPlan, where: str) -> dict[tuple[int, int], str]:
 
 def _hhmm(slot: int) -> str:
     return f"{slot // 4:02d}:{slot % 4 * 15:02d}"
+
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _days(weekdays: tuple[int, ...]) -> str:
+    names = [_DAY_NAMES[d - 1] for d in weekdays]
+    consecutive = list(weekdays) == list(range(weekdays[0], weekdays[-1] + 1))
+    return f"{names[0]}-{names[-1]}" if consecutive and len(names) > 2 else ", ".join(names)

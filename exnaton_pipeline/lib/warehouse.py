@@ -113,7 +113,8 @@ def ensure_tenant_schema(conn: Connection, schema: str) -> str:
                     + columns
                     + sql.SQL(" PARTITION BY RANGE (ts)")
                 )
-            cur.execute(sql.SQL("CREATE INDEX ON {} (ts)").format(table))
+                # create_hypertable makes its own (ts DESC) index; a second one only costs writes
+                cur.execute(sql.SQL("CREATE INDEX ON {} (ts)").format(table))
             log.info("created %s.meter_readings as %s", schema, kind)
         cur.execute(
             sql.SQL(

@@ -1,0 +1,150 @@
+"""Analytics assets: energy, cost and insights per meter in each tenant's local time."""
+
+import dagster as dg
+
+from exnaton_pipeline.defs.partitions import tenant_and_day, tenant_days
+from exnaton_pipeline.defs.resources import TenantRegistryResource, WarehouseResource
+from exnaton_pipeline.defs.retries import transient_retries
+from exnaton_pipeline.lib import analytics
+from exnaton_pipeline.lib.insights import refresh_insights
+from exnaton_pipeline.lib.warehouse import transaction
+
+OWNERS = ["team:data-platform"]
+
+
+def _local_day_metadata(tenant_id: str, timezone: str, result: analytics.Recomputed) -> dict:
+    return {
+        "tenant": tenant_id,
+        "timezone": timezone,
+        "local_days_recomputed": ", ".join(d.isoformat() for d in result.local_days),
+        "rows_deleted": result.rows_deleted,
+        "rows_written": result.rows_written,
+    }
+
+
+@dg.asset(
+    partitions_def=tenant_days,
+    deps=["meter_readings"],
+    group_name="analytics",
+    kinds={"postgres"},
+    owners=OWNERS,
+)
+def hourly_energy(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    tenants: TenantRegistryResource,
+) -> dg.MaterializeResult:
+    """Energy and money per meter and LOCAL hour in `tenant_<id>.hourly_energy`.
+
+    Import and export kWh, the import split into high/low tariff band (priced per 15-minute
+    interval by the tenant's plan in its time zone), cost, feed-in credit and the number of
+    readings present. Source: `meter_readings`. A UTC day touches two local days; both are
+    recomputed whole, so a DST day has 23 or 25 rows per meter and hours never mix days.
+    """
+    tenant_id, day = tenant_and_day(context)
+    tenant = tenants.tenant(tenant_id)
+    with transient_retries(context), transaction(warehouse.url()) as conn:
+        result = analytics.refresh_hourly_energy(conn, tenant, day)
+    return dg.MaterializeResult(metadata=_local_day_metadata(tenant.id, tenant.timezone, result))
+
+
+@dg.asset(
+    partitions_def=tenant_days,
+    deps=["meter_readings"],
+    group_name="analytics",
+    kinds={"postgres"},
+    owners=OWNERS,
+)
+def daily_energy(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    tenants: TenantRegistryResource,
+) -> dg.MaterializeResult:
+    """Energy, cost and peak demand per meter and LOCAL day in `tenant_<id>.daily_energy`.
+
+    What a customer's bill and daily chart are built from: import, export, high/low tariff
+    split, cost, feed-in credit, the largest 15-minute demand (kW) and when, and how many of
+    the day's quarter hours (92/96/100) were measured. A day without readings has no row; a
+    day with gaps is stored as measured and marked complete = false. Source: `meter_readings`.
+    """
+    tenant_id, day = tenant_and_day(context)
+    tenant = tenants.tenant(tenant_id)
+    with transient_retries(context), transaction(warehouse.url()) as conn:
+        result = analytics.refresh_daily_energy(conn, tenant, day)
+        incomplete = analytics.incomplete_days(conn, tenant.schema, result.local_days)
+    return dg.MaterializeResult(
+        metadata={
+            **_local_day_metadata(tenant.id, tenant.timezone, result),
+            "incomplete_meter_days": incomplete,
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=tenant_days,
+    deps=[hourly_energy, daily_energy],
+    group_name="analytics",
+    kinds={"postgres"},
+    owners=OWNERS,
+)
+def weekday_hour_profile(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    tenants: TenantRegistryResource,
+) -> dg.MaterializeResult:
+    """Each meter's typical week: average kWh per ISO weekday and local hour (the heatmap).
+
+    Recomputed for the whole tenant whenever one of its partitions runs, over each meter's
+    trailing 28 local days (ending at its newest day), from `hourly_energy`.
+    """
+    tenant_id, _ = tenant_and_day(context)
+    tenant = tenants.tenant(tenant_id)
+    with transient_retries(context), transaction(warehouse.url()) as conn:
+        result = analytics.refresh_weekday_hour_profile(conn, tenant)
+    return dg.MaterializeResult(
+        metadata={
+            "tenant": tenant.id,
+            "meters": len(result.windows),
+            "rows_written": result.rows_written,
+            "window_days": analytics.WINDOW_DAYS,
+            "newest_local_day": str(max((w.end for w in result.windows), default="")),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=tenant_days,
+    deps=[daily_energy, "meter_readings"],
+    group_name="analytics",
+    kinds={"postgres", "pandas"},
+    owners=OWNERS,
+)
+def insights(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    tenants: TenantRegistryResource,
+) -> dg.MaterializeResult:
+    """Findings per meter, each a plain sentence with the numbers, for the customer dashboard.
+
+    Base load and its yearly cost, peak demand, high-tariff share and the saving from shifting
+    load, weekday vs weekend, unusual days, daily/weekly repetition, feed-in and its value,
+    self-consumption and self-sufficiency per installation, and days with missing readings.
+    Recomputed for the whole tenant over each meter's trailing 28 local days, from
+    `daily_energy` and the 15-minute `meter_readings`.
+    """
+    tenant_id, _ = tenant_and_day(context)
+    tenant = tenants.tenant(tenant_id)
+    with transient_retries(context), transaction(warehouse.url()) as conn:
+        found = refresh_insights(conn, tenant)
+    by_kind: dict[str, int] = {}
+    for insight in found:
+        by_kind[insight.kind] = by_kind.get(insight.kind, 0) + 1
+    return dg.MaterializeResult(
+        metadata={
+            "tenant": tenant.id,
+            "meters": len({i.muid for i in found}),
+            "rows_written": len(found),
+            "warnings": sum(i.severity == "warning" for i in found),
+            "by_kind": dg.MetadataValue.json(by_kind),
+        }
+    )

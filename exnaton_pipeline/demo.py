@@ -1,0 +1,131 @@
+"""`exnaton demo`: the whole platform on one machine, started and stopped with one command.
+
+Loads the real sample into the local source, materializes its partitions, then serves the
+Dagster webserver and daemon and the dashboard until Ctrl-C, which stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from exnaton_pipeline.lib import database, settings
+from exnaton_pipeline.lib.runtime import prepare_dagster_home
+
+SAMPLE_TENANT = "demo"
+SAMPLE_DAYS = ("2023-02-01", "2023-02-28")
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: list[str]
+    url: str | None = None
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def services() -> list[Service]:
+    dagster_port = os.environ.get("EXNATON_DAGSTER_PORT", "3000")
+    dashboard_port = os.environ.get("EXNATON_DASHBOARD_PORT", "8501")
+    workspace = str(settings.REPO_ROOT / "workspace.yaml")
+    return [
+        Service(
+            "dagster-webserver",
+            [_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", dagster_port, "-w", workspace],
+            f"http://127.0.0.1:{dagster_port}",
+        ),
+        Service("dagster-daemon", [_bin("dagster-daemon"), "run", "-w", workspace]),
+        Service(
+            "dashboard",
+            [
+                _bin("streamlit"),
+                "run",
+                str(settings.REPO_ROOT / "streamlit_app" / "app.py"),
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                dashboard_port,
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            f"http://127.0.0.1:{dashboard_port}",
+        ),
+    ]
+
+
+def _step(title: str, argv: list[str]) -> None:
+    print(f"==> {title}", flush=True)
+    subprocess.run(argv, check=True)
+
+
+def run() -> int:
+    """Prepare the data, start the services, wait for Ctrl-C; return the exit code."""
+    os.environ["EXNATON_DATABASE_URL"] = database.warehouse_url()  # children share one server
+    prepare_dagster_home()
+    exnaton = _bin("exnaton")
+    _step("loading the bundled real sample", [exnaton, "load-sample", "--tenant", SAMPLE_TENANT])
+    _step(
+        "materializing its partitions",
+        [
+            exnaton,
+            "backfill",
+            "--tenant",
+            SAMPLE_TENANT,
+            "--start",
+            SAMPLE_DAYS[0],
+            "--end",
+            SAMPLE_DAYS[1],
+        ],
+    )
+    os.environ.setdefault("EXNATON_DASHBOARD_AUTH", "none")  # local demo: tenant picker, no sign-in
+    started: list[tuple[Service, subprocess.Popen]] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for service in services():
+            # own process group: Ctrl-C reaches us once and we stop the children in order
+            started.append((service, subprocess.Popen(service.argv, start_new_session=True)))
+        print("\nexnaton demo is running:")
+        for service, _ in started:
+            if service.url:
+                print(f"  {service.name:18} {service.url}")
+        print("Press Ctrl-C to stop everything.\n", flush=True)
+        while not stopping:
+            for service, proc in started:
+                if proc.poll() is not None:
+                    print(f"{service.name} exited with code {proc.returncode}; stopping the demo")
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        _terminate(started)
+    return 0
+
+
+def _terminate(started: list[tuple[Service, subprocess.Popen]]) -> None:
+    for _, proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for service, proc in started:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"{service.name} did not stop in time; killing it")
+            os.killpg(proc.pid, signal.SIGKILL)
+    print("stopped.")

@@ -1,0 +1,289 @@
+"""The analytics assets on the real sample: tenant demo, all 28 February partitions.
+
+Expected figures were verified independently of this code (see the issue): for the import
+meter HT 35.9763 kWh, NT 61.6319 kWh and cost 25.0714 CHF over the whole file; the export
+meter totals 36.19725 kWh; local days run from 2023-02-01 (92 of 96 quarter hours: the data
+starts at 01:00 local) to 2023-03-01 (4 quarter hours: the data ends at 00:45 local).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from psycopg2 import sql
+
+from exnaton_pipeline.lib import warehouse
+from exnaton_pipeline_tests.conftest import (
+    create_database,
+    day_range,
+    drop_database,
+    materialize_days,
+)
+
+IMPORT_METER = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
+EXPORT_METER = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
+FEBRUARY = day_range(date(2023, 2, 1), date(2023, 2, 28))
+TABLES = {
+    "hourly_energy": "muid, hour_start",
+    "daily_energy": "muid, day",
+    "weekday_hour_profile": "muid, weekday, hour",
+    "insights": "muid, kind",
+}
+
+
+@dataclass
+class Sample:
+    url: str
+    source_url: str
+    results: list
+
+
+@pytest.fixture(scope="session")
+def february(pg_server_url, tmp_path_factory, registry):
+    """The real sample materialized once, for all 28 days, in a database of its own."""
+    from exnaton_pipeline.lib.sample import write_sample
+    from exnaton_pipeline.lib.source import LocalSource
+
+    url = create_database(pg_server_url, prefix="exnaton_february")
+    source = LocalSource(tmp_path_factory.mktemp("february") / "source")
+    write_sample(source, registry.get("demo"))
+    results = materialize_days("demo", FEBRUARY, url, str(source.root))
+    yield Sample(url, str(source.root), results)
+    drop_database(pg_server_url, url)
+
+
+def query(url: str, text: str, params: tuple = ()) -> list[tuple]:
+    with warehouse.transaction(url) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL(text).format(s=sql.Identifier("tenant_demo")), params)
+        return cur.fetchall()
+
+
+def snapshot(url: str) -> dict[str, list[tuple]]:
+    return {
+        table: query(url, f"SELECT * FROM {{s}}.{table} ORDER BY {key}")
+        for table, key in TABLES.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("asset", "upstream", "kinds"),
+    [
+        ("hourly_energy", {"meter_readings"}, {"postgres"}),
+        ("daily_energy", {"meter_readings"}, {"postgres"}),
+        ("weekday_hour_profile", {"hourly_energy", "daily_energy"}, {"postgres"}),
+        ("insights", {"daily_energy", "meter_readings"}, {"postgres", "pandas"}),
+    ],
+)
+def test_assets_are_declared_for_the_catalog(asset, upstream, kinds):
+    import dagster as dg
+
+    from exnaton_pipeline.definitions import defs
+    from exnaton_pipeline.defs.partitions import tenant_days
+
+    node = defs.resolve_asset_graph().get(dg.AssetKey(asset))
+    assert {key.to_user_string() for key in node.parent_keys} == upstream
+    assert (node.group_name, node.owners, node.kinds) == (
+        "analytics",
+        ["team:data-platform"],
+        kinds,
+    )
+    assert node.partitions_def == tenant_days
+    assert node.description
+
+
+def test_every_partition_succeeds(february):
+    assert len(february.results) == 28
+    assert all(result.success for result in february.results)
+
+
+@pytest.mark.parametrize("table", ["daily_energy", "hourly_energy"])
+def test_import_meter_reproduces_the_verified_tariff_split(february, table):
+    ((imported, ht, nt, cost, exported),) = query(
+        february.url,
+        f"SELECT sum(import_kwh), sum(ht_kwh), sum(nt_kwh), sum(cost), sum(export_kwh) "
+        f"FROM {{s}}.{table} WHERE muid = %s",
+        (IMPORT_METER,),
+    )
+    assert ht == pytest.approx(35.9763, abs=5e-5)
+    assert nt == pytest.approx(61.6319, abs=5e-5)
+    assert cost == pytest.approx(25.0714, abs=5e-5)
+    assert imported == pytest.approx(97.6082, abs=5e-5)
+    assert exported == 0
+
+
+@pytest.mark.parametrize("table", ["daily_energy", "hourly_energy"])
+def test_export_meter_total_and_credit(february, table):
+    ((exported, credit, imported),) = query(
+        february.url,
+        f"SELECT sum(export_kwh), sum(feed_in_credit), sum(import_kwh) FROM {{s}}.{table} "
+        f"WHERE muid = %s",
+        (EXPORT_METER,),
+    )
+    assert exported == pytest.approx(36.19725, abs=1e-9)
+    assert credit == pytest.approx(3.619725, abs=1e-9)  # at 0.10 CHF/kWh
+    assert imported == 0
+
+
+@pytest.mark.parametrize("muid", [IMPORT_METER, EXPORT_METER])
+def test_local_days_run_from_first_to_first_of_march(february, muid):
+    days = query(
+        february.url,
+        "SELECT day, intervals, expected_intervals, complete FROM {s}.daily_energy "
+        "WHERE muid = %s ORDER BY day",
+        (muid,),
+    )
+    assert len(days) == 29
+    assert days[0] == (date(2023, 2, 1), 92, 96, False)
+    assert days[-1] == (date(2023, 3, 1), 4, 96, False)
+    assert all(row[1:] == (96, 96, True) for row in days[1:-1])
+    hours = query(
+        february.url,
+        "SELECT local_date, count(*), sum(intervals) FROM {s}.hourly_energy WHERE muid = %s "
+        "GROUP BY 1 ORDER BY 1",
+        (muid,),
+    )
+    assert hours[0] == (date(2023, 2, 1), 23, 92)  # 01:00 .. 23:45 local
+    assert hours[-1] == (date(2023, 3, 1), 1, 4)  # 00:00 .. 00:45 local
+
+
+def test_peak_is_the_largest_quarter_hour_in_kw(february):
+    # the largest import value in the file is 0.9612 kWh in a quarter hour: 3.8448 kW
+    ((peak, at),) = query(
+        february.url,
+        "SELECT peak_kw, peak_at FROM {s}.daily_energy WHERE muid = %s "
+        "ORDER BY peak_kw DESC LIMIT 1",
+        (IMPORT_METER,),
+    )
+    assert peak == pytest.approx(3.8448)
+    ((kwh,),) = query(
+        february.url,
+        "SELECT kwh FROM {s}.meter_readings WHERE muid = %s AND ts = %s",
+        (IMPORT_METER, at),
+    )
+    assert kwh == pytest.approx(0.9612)
+
+
+def test_profile_covers_each_meters_trailing_window(february):
+    rows = query(
+        february.url,
+        "SELECT muid::text, count(*), min(window_start), max(window_end), "
+        "sum(avg_export_kwh) FILTER (WHERE hour < 7 OR hour > 18) "
+        "FROM {s}.weekday_hour_profile GROUP BY 1 ORDER BY 1",
+    )
+    assert rows == [
+        (EXPORT_METER, 168, date(2023, 2, 2), date(2023, 3, 1), 0.0),  # no feed-in at night
+        (IMPORT_METER, 168, date(2023, 2, 2), date(2023, 3, 1), 0.0),
+    ]
+    # Monday 12:00-13:00 averaged over the window's four Mondays, from the hourly table
+    ((average, days),) = query(
+        february.url,
+        "SELECT avg_import_kwh, days FROM {s}.weekday_hour_profile "
+        "WHERE muid = %s AND weekday = 1 AND hour = 12",
+        (IMPORT_METER,),
+    )
+    mondays = query(
+        february.url,
+        "SELECT import_kwh FROM {s}.hourly_energy WHERE muid = %s AND local_hour = 12 "
+        "AND local_date IN ('2023-02-06', '2023-02-13', '2023-02-20', '2023-02-27')",
+        (IMPORT_METER,),
+    )
+    assert days == 4
+    assert average == pytest.approx(sum(kwh for (kwh,) in mondays) / 4)
+
+
+def insights_of(url: str, muid: str) -> dict[str, tuple]:
+    found = query(
+        url,
+        "SELECT kind, value, unit, severity, message, period_start, period_end, rank, tenant "
+        "FROM {s}.insights WHERE muid = %s",
+        (muid,),
+    )
+    return {row[0]: row[1:] for row in found}
+
+
+def period_sum(url: str, muid: str, column: str) -> float:
+    ((total,),) = query(
+        url,
+        f"SELECT sum({column}) FROM {{s}}.daily_energy WHERE muid = %s "
+        "AND day BETWEEN '2023-02-02' AND '2023-03-01'",
+        (muid,),
+    )
+    return total
+
+
+def test_insights_for_the_import_meter_match_the_aggregates(february):
+    found = insights_of(february.url, IMPORT_METER)
+    assert {
+        "base_load",
+        "peak_demand",
+        "high_tariff_share",
+        "weekday_weekend",
+        "unusual_days",
+        "daily_repetition",
+        "weekly_repetition",
+        "self_sufficiency",
+        "data_quality",
+    } <= set(found)
+    for *_, message, start, end, _, tenant in found.values():
+        assert (start, end, tenant) == (date(2023, 2, 2), date(2023, 3, 1), "demo")
+        assert message.endswith(".") and any(ch.isdigit() for ch in message)
+        assert "reactive" not in message.lower()
+    assert sorted(row[6] for row in found.values()) == list(range(1, len(found) + 1))
+
+    peak = found["peak_demand"]
+    assert peak[0] == pytest.approx(3.8448)
+    assert "3.84 kW, on Monday 20 February 2023" in peak[3]
+
+    ht = period_sum(february.url, IMPORT_METER, "ht_kwh")
+    total = period_sum(february.url, IMPORT_METER, "import_kwh")
+    share = found["high_tariff_share"]
+    assert share[0] == pytest.approx(ht / total * 100)
+    assert f"({ht:.2f} of {total:.2f} kWh)" in share[3]
+    # the window holds 27 full days and 4 quarter hours of 1 March: 2596 / 96 days
+    saving = 0.2 * ht * (0.32 - 0.22) * 30 / (2596 / 96)
+    assert f"save about {saving:.2f} CHF a month" in share[3]
+
+    # the quietest quarter hour of a typical day is 0.0115 kWh: 0.046 kW
+    assert found["base_load"][0] == pytest.approx(0.046)
+    assert "0.046 kW (46 W)" in found["base_load"][3]
+
+    # Wednesday 8 February used 4.8080 kWh; the other complete Wednesdays 2.2698 and 2.5825
+    assert found["unusual_days"][0] == 1
+    assert "Wednesday 8 February 2023 used 4.81 kWh" in found["unusual_days"][3]
+    assert "usual Wednesday uses 2.58 kWh" in found["unusual_days"][3]
+
+    assert found["data_quality"][0] == 1
+    assert "1 March 2023 (4 of 96 quarter hours)" in found["data_quality"][3]
+
+
+def test_insights_for_the_export_meter_match_the_aggregates(february):
+    found = insights_of(february.url, EXPORT_METER)
+    assert {"feed_in", "self_consumption", "daily_repetition", "data_quality"} <= set(found)
+    assert "base_load" not in found and "peak_demand" not in found
+    exported = period_sum(february.url, EXPORT_METER, "export_kwh")
+    credit = period_sum(february.url, EXPORT_METER, "feed_in_credit")
+    feed_in = found["feed_in"]
+    assert feed_in[0] == pytest.approx(exported)
+    assert f"You fed {exported:.2f} kWh into the grid" in feed_in[3]
+    assert f"worth {credit:.2f} CHF" in feed_in[3]
+    # the sample exports most between 11:00 and 12:00 UTC, i.e. 12:00-13:00 local
+    assert "most of it between 12:00 and 13:00" in feed_in[3]
+    own = found["self_consumption"]
+    assert "installation 'home'" in own[3]
+    assert f"of {exported:.2f} kWh" in own[3]
+
+
+def test_rematerializing_a_partition_leaves_every_aggregate_unchanged(february):
+    before = snapshot(february.url)
+    (result,) = materialize_days("demo", [date(2023, 2, 14)], february.url, february.source_url)
+    assert result.success
+    assert snapshot(february.url) == before
+
+    hourly = result.asset_materializations_for_node("hourly_energy")[0].metadata
+    assert hourly["local_days_recomputed"].value == "2023-02-14, 2023-02-15"
+    assert hourly["rows_written"].value == 2 * 2 * 24  # two meters, two local days
+    daily = result.asset_materializations_for_node("daily_energy")[0].metadata
+    assert daily["rows_written"].value == 4
+    assert daily["incomplete_meter_days"].value == 0
