@@ -49,6 +49,10 @@ def checks(result) -> dict[str, dg.AssetCheckEvaluation]:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
+def materialized(result) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+
 def psql(url: str):
     conn = psycopg2.connect(sa.make_url(url).set(drivername="postgresql").render_as_string(False))
     conn.autocommit = True
@@ -83,6 +87,7 @@ def test_clean_sample_day_passes_every_check(warehouse_url, sample):
     )
     assert found["rejected_share"].description == "0.0% of delivered rows rejected (0 of 192)"
     assert "is historical (not live)" in found["freshness"].description
+    assert {"raw_meter_readings", "meter_readings", "daily_energy"} <= materialized(result)
 
 
 def test_meter_readings_materialization_metadata(warehouse_url, sample):
@@ -193,6 +198,8 @@ def test_many_rejected_rows_are_an_error_that_blocks(warehouse_url, local_source
         "20.8% of delivered rows rejected (20 of 96): above the 10% error threshold"
     )
     assert not result.success  # a blocking check failing with ERROR fails its step
+    # and nothing downstream of meter_readings (the analytics) was computed from it
+    assert materialized(result) == {"raw_meter_readings", "meter_readings"}
 
 
 def test_duplicate_readings_are_an_error(warehouse_url, local_source):
