@@ -119,26 +119,28 @@ def _coordinate(text: str, degree_digits: int) -> float:
     return sign * (degrees + minutes / 60 + seconds / 3600)
 
 
+def _zone_tab() -> str:
+    """tzdata's zone1970.tab (zone coordinates): from the tzdata package, else the system's."""
+    try:
+        return importlib.resources.files("tzdata").joinpath("zoneinfo/zone1970.tab").read_text()
+    except (ModuleNotFoundError, OSError):
+        pass
+    try:
+        return Path("/usr/share/zoneinfo/zone1970.tab").read_text()
+    except OSError:
+        return ""
+
+
 @functools.cache
 def _zone_table() -> dict[str, tuple[float, float]]:
-    candidates = [
-        importlib.resources.files("tzdata").joinpath("zoneinfo/zone1970.tab"),
-        Path("/usr/share/zoneinfo/zone1970.tab"),
-    ]
-    for path in candidates:
-        try:
-            text = path.read_text()
-        except (OSError, ModuleNotFoundError):
+    table = {}
+    for line in _zone_tab().splitlines():
+        if line.startswith("#") or not line.strip():
             continue
-        table = {}
-        for line in text.splitlines():
-            if line.startswith("#"):
-                continue
-            _codes, coordinates, zone, *_ = line.split("\t")
-            lat, lon = re.fullmatch(r"([+-]\d+)([+-]\d+)", coordinates).groups()
-            table[zone] = (_coordinate(lat, 2), _coordinate(lon, 3))
-        return table
-    return {}
+        _codes, coordinates, zone, *_ = line.split("\t")
+        lat, lon = re.fullmatch(r"([+-]\d+)([+-]\d+)", coordinates).groups()
+        table[zone] = (_coordinate(lat, 2), _coordinate(lon, 3))
+    return table
 
 
 def location(zone: ZoneInfo) -> tuple[float, float]:
@@ -147,8 +149,8 @@ def location(zone: ZoneInfo) -> tuple[float, float]:
     found = _zone_table().get(zone.key)
     if found:
         return found
-    january = datetime(2024, 1, 15, tzinfo=zone).utcoffset() or timedelta()
-    return FALLBACK_LATITUDE, january.total_seconds() / 3600 * 15
+    standard = min(datetime(2024, month, 15, tzinfo=zone).utcoffset() for month in (1, 7))
+    return FALLBACK_LATITUDE, standard.total_seconds() / 3600 * 15
 
 
 def sun_height(instants: pd.DatetimeIndex, latitude: float, longitude: float) -> np.ndarray:

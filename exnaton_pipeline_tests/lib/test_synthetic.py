@@ -56,6 +56,8 @@ def test_zone_coordinates():
     lat, lon = synthetic.location(ZoneInfo("Europe/Zurich"))
     assert lat == pytest.approx(47.38, abs=0.01)  # zone1970.tab: +4723+00832
     assert lon == pytest.approx(8.53, abs=0.01)
+    # a zone without coordinates: mid-latitudes on the meridian of its offset (UTC+3 -> 45 E)
+    assert synthetic.location(ZoneInfo("Etc/GMT-3")) == (47.0, 45.0)
 
 
 def test_history_is_in_the_source_contract(live, local_source):
