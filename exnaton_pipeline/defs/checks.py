@@ -130,6 +130,8 @@ def schema_validation(rejections: quality.Rejections) -> dg.AssetCheckResult:
             f"{rejections.faults} of {rejections.delivered} rows rejected -- {reasons}. "
             "They are kept in rejected_readings with their source object."
         )
+    elif not rejections.objects:
+        description = "no objects delivered for this UTC day (yet)"
     else:
         description = f"all {rejections.written} rows of {rejections.objects} objects valid"
         if superseded:

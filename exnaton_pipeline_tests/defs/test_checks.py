@@ -277,6 +277,9 @@ def test_missing_source_prefix_fails_the_run_with_a_clear_message(
     assert good.success and empty.success
     (event,) = empty.asset_materializations_for_node("meter_readings")
     assert event.metadata["rows_written"].value == 0
+    assert checks(empty)["schema_validation"].description == (
+        "no objects delivered for this UTC day (yet)"
+    )
     assert checks(empty)["completeness"].description == (
         "no meter reported in the week up to local day 2023-03-05 (96 intervals): none expected"
     )
