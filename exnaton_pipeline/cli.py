@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import warnings
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from exnaton_pipeline.lib import database, settings
+from exnaton_pipeline.lib import database, settings, synthetic
 from exnaton_pipeline.lib.sample import write_sample
 from exnaton_pipeline.lib.source import SourceError, open_source
 from exnaton_pipeline.lib.tenants import RegistryError, load_registry
@@ -118,11 +119,63 @@ def _failure(result) -> str:
     return "run failed"
 
 
+def _synthetic_feed(args: argparse.Namespace):
+    tenant = load_registry(settings.tenants_file()).get(args.tenant)
+    source = open_source(settings.source_url(), _s3_client)
+    return tenant, source, synthetic.households(tenant, args.meters, args.seed)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    tenant, source, meters = _synthetic_feed(args)
+    end = synthetic.floor_interval(datetime.now(UTC))
+    start = datetime.combine(end.date() - timedelta(days=args.days), datetime.min.time(), UTC)
+    keys = synthetic.write_history(source, tenant, meters, start, end, args.seed)
+    print(
+        f"wrote {len(keys)} objects for tenant {tenant.id} ({len(meters)} meters, "
+        f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC) to {source.describe()}"
+    )
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    tenant, source, meters = _synthetic_feed(args)
+    pace = "every 15 s, 15 simulated minutes each" if args.fast else "every 15 minutes"
+    print(
+        f"producing for tenant {tenant.id}: {len(meters)} meters, one batch {pace}, into "
+        f"{source.describe()}/{tenant.source_prefix}/ (Ctrl-C stops)",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        synthetic.produce(
+            source,
+            tenant,
+            meters,
+            seed=args.seed,
+            fast=args.fast,
+            ticks=args.ticks,
+            report=lambda line: print(line, flush=True),
+        )
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _synthetic_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--meters", type=_positive, help="number of meters (default: the registry's)")
+    p.add_argument("--seed", type=int, default=synthetic.DEFAULT_SEED)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -143,6 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True, type=_date)
     p.add_argument("--end", required=True, type=_date)
     p.set_defaults(func=cmd_backfill)
+    p = sub.add_parser("generate", help="write synthetic households' history up to now")
+    _synthetic_args(p)
+    p.add_argument("--days", type=_positive, default=2, help="UTC days before today (default 2)")
+    p.set_defaults(func=cmd_generate)
+    p = sub.add_parser("produce", help="deliver a synthetic batch every 15 minutes until stopped")
+    _synthetic_args(p)
+    p.add_argument("--fast", action="store_true", help="every 15 s, 15 simulated minutes each")
+    p.add_argument("--ticks", type=_positive, help="stop after this many batches")
+    p.set_defaults(func=cmd_produce)
     sub.add_parser(
         "demo", help="load the sample, serve the Dagster UI and the dashboard until Ctrl-C"
     ).set_defaults(func=cmd_demo)

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from exnaton_pipeline.defs.metadata import READINGS_COLUMNS, readings_metadata
 from exnaton_pipeline.defs.partitions import tenant_and_day, tenant_days
 from exnaton_pipeline.defs.resources import (
     SourceResource,
@@ -44,6 +45,17 @@ def raw_meter_readings(
     src = source.get_source()
     with transient_retries(context):
         batch = ingest.collect(src, warehouse.url(), tenant, day, reprocess=config.reprocess)
+        if not batch.listed and not src.has_prefix(tenant.source_prefix):
+            # an absent day folder is just "nothing delivered yet"; an absent tenant prefix is
+            # a misconfigured tenant or source, and must not pass as "nothing new" forever
+            raise dg.Failure(
+                description=(
+                    f"tenant {tenant.id}: nothing exists under its source prefix "
+                    f"{src.describe()}/{tenant.source_prefix}/ -- check source_prefix in the "
+                    "tenant registry and EXNATON_SOURCE_URL"
+                ),
+                allow_retries=False,
+            )
     if batch.unreadable:
         context.log.warning(
             f"could not fetch {len(batch.unreadable)} object(s): {batch.unreadable}"
@@ -66,6 +78,7 @@ def raw_meter_readings(
     group_name="warehouse",
     kinds={"postgres", "pandas"},
     owners=OWNERS,
+    metadata={"dagster/column_schema": READINGS_COLUMNS},
 )
 def meter_readings(
     context: dg.AssetExecutionContext,
@@ -82,6 +95,7 @@ def meter_readings(
     tenant = tenants.tenant(raw_meter_readings.tenant_id)
     with transient_retries(context):
         result = ingest.store(warehouse.url(), tenant, raw_meter_readings, context.run.run_id)
+        catalog = readings_metadata(warehouse.url(), tenant, raw_meter_readings.day)
     context.log.info(
         f"{tenant.schema}.meter_readings ({result.storage}): {result.inserted} inserted, "
         f"{result.updated} updated, {result.unchanged} unchanged, {result.rejected} rejected"
@@ -98,5 +112,6 @@ def meter_readings(
             "rows_rejected": result.rejected,
             "rejected_by_rule": dg.MetadataValue.json(result.rules),
             "objects_ingested": result.objects,
+            **catalog,
         }
     )

@@ -34,6 +34,10 @@ class Source(Protocol):
         """Objects below `prefix/`, oldest first."""
         ...
 
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether anything at all exists below `prefix/` (cheap: one listing entry)."""
+        ...
+
     def read(self, key: str) -> bytes: ...
 
     def write(self, key: str, body: bytes) -> None: ...
@@ -68,6 +72,9 @@ class LocalSource:
                     )
                 )
         return sorted(found, key=lambda o: (o.last_modified, o.key))
+
+    def has_prefix(self, prefix: str) -> bool:
+        return (self.root / prefix).is_dir()
 
     def read(self, key: str) -> bytes:
         try:
@@ -116,6 +123,14 @@ class S3Source:
         except Exception as exc:  # botocore raises many unrelated types; name the place
             raise SourceError(f"cannot list s3://{self.bucket}/{full_prefix}: {exc}") from exc
         return sorted(found, key=lambda o: (o.last_modified, o.key))
+
+    def has_prefix(self, prefix: str) -> bool:
+        full_prefix = self._full(prefix.strip("/")) + "/"
+        try:
+            page = self.client.list_objects_v2(Bucket=self.bucket, Prefix=full_prefix, MaxKeys=1)
+        except Exception as exc:
+            raise SourceError(f"cannot list s3://{self.bucket}/{full_prefix}: {exc}") from exc
+        return page.get("KeyCount", 0) > 0
 
     def read(self, key: str) -> bytes:
         try:
