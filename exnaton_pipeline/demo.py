@@ -1,7 +1,8 @@
 """`exnaton demo`: the whole platform on one machine, started and stopped with one command.
 
-Loads the real sample into the local source, materializes its partitions, then serves the
-Dagster webserver and daemon and the dashboard until Ctrl-C, which stops everything it started.
+Loads the real sample into the local source and materializes its partitions, writes recent
+history for the synthetic live tenant, then serves the Dagster webserver and daemon, the
+dashboard and the live producer until Ctrl-C, which stops everything it started.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from exnaton_pipeline.lib import database, settings
@@ -19,6 +21,8 @@ from exnaton_pipeline.lib.runtime import prepare_dagster_home
 
 SAMPLE_TENANT = "demo"
 SAMPLE_DAYS = ("2023-02-01", "2023-02-28")
+LIVE_TENANT = "live"  # synthetic households, fed every 15 minutes while the demo runs
+LIVE_HISTORY_DAYS = 2
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ def services() -> list[Service]:
             f"http://127.0.0.1:{dagster_port}",
         ),
         Service("dagster-daemon", [_bin("dagster-daemon"), "run", "-w", workspace]),
+        Service("producer", [_bin("exnaton"), "produce", "--tenant", LIVE_TENANT]),
         Service(
             "dashboard",
             [
@@ -85,6 +90,24 @@ def run() -> int:
             SAMPLE_DAYS[0],
             "--end",
             SAMPLE_DAYS[1],
+        ],
+    )
+    today = datetime.now(UTC).date()
+    _step(
+        f"writing {LIVE_HISTORY_DAYS} days of history for the live tenant",
+        [exnaton, "generate", "--tenant", LIVE_TENANT, "--days", str(LIVE_HISTORY_DAYS)],
+    )
+    _step(
+        "materializing them",
+        [
+            exnaton,
+            "backfill",
+            "--tenant",
+            LIVE_TENANT,
+            "--start",
+            (today - timedelta(days=LIVE_HISTORY_DAYS)).isoformat(),
+            "--end",
+            today.isoformat(),
         ],
     )
     os.environ.setdefault("EXNATON_DASHBOARD_AUTH", "none")  # local demo: tenant picker, no sign-in
