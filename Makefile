@@ -32,6 +32,7 @@ lint: venv
 
 bench: venv
 	$(VENV)/bin/python -m benchmarks.ingest
+	$(VENV)/bin/python -m benchmarks.dashboard
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .exnaton
