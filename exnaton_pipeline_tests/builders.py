@@ -33,3 +33,22 @@ def record(
 def response(*records: Any) -> bytes:
     """An API response body; NaN/Infinity are written as the JSON extensions Python emits."""
     return json.dumps({"data": list(records)}).encode()
+
+
+def swiss_dual_plan() -> dict[str, Any]:
+    """The `swiss_dual` tariff plan as the registry spells it, a new dict each call.
+
+    High 0.32 CHF/kWh Mon-Fri 07:00-20:00 local time, low 0.22 at all other times, feed-in
+    0.10 CHF/kWh.
+    """
+    return {
+        "currency": "CHF",
+        "feed_in_rate": 0.10,
+        "bands": {
+            "high": {
+                "rate": 0.32,
+                "windows": [{"weekdays": [1, 2, 3, 4, 5], "start": "07:00", "end": "20:00"}],
+            },
+            "low": {"rate": 0.22, "windows": "otherwise"},
+        },
+    }

@@ -2,14 +2,10 @@
 
 import dagster as dg
 
-from exnaton_pipeline.defs.partitions import tenant_and_day, tenant_days
+from exnaton_pipeline.defs.partitions import tenant_day_asset, tenant_day_transaction
 from exnaton_pipeline.defs.resources import TenantRegistryResource, WarehouseResource
-from exnaton_pipeline.defs.retries import transient_retries
 from exnaton_pipeline.lib import analytics
 from exnaton_pipeline.lib.insights import refresh_insights
-from exnaton_pipeline.lib.warehouse import transaction
-
-OWNERS = ["team:data-platform"]
 
 
 def _local_day_metadata(tenant_id: str, timezone: str, result: analytics.Recomputed) -> dict:
@@ -22,13 +18,7 @@ def _local_day_metadata(tenant_id: str, timezone: str, result: analytics.Recompu
     }
 
 
-@dg.asset(
-    partitions_def=tenant_days,
-    deps=["meter_readings"],
-    group_name="analytics",
-    kinds={"postgres"},
-    owners=OWNERS,
-)
+@tenant_day_asset(group_name="analytics", kinds={"postgres"}, deps=["meter_readings"])
 def hourly_energy(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -41,20 +31,12 @@ def hourly_energy(
     readings present. Source: `meter_readings`. A UTC day touches two local days; both are
     recomputed whole, so a DST day has 23 or 25 rows per meter and hours never mix days.
     """
-    tenant_id, day = tenant_and_day(context)
-    tenant = tenants.tenant(tenant_id)
-    with transient_retries(context), transaction(warehouse.url()) as conn:
+    with tenant_day_transaction(context, warehouse, tenants) as (tenant, day, conn):
         result = analytics.refresh_hourly_energy(conn, tenant, day)
     return dg.MaterializeResult(metadata=_local_day_metadata(tenant.id, tenant.timezone, result))
 
 
-@dg.asset(
-    partitions_def=tenant_days,
-    deps=["meter_readings"],
-    group_name="analytics",
-    kinds={"postgres"},
-    owners=OWNERS,
-)
+@tenant_day_asset(group_name="analytics", kinds={"postgres"}, deps=["meter_readings"])
 def daily_energy(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -67,9 +49,7 @@ def daily_energy(
     the day's quarter hours (92/96/100) were measured. A day without readings has no row; a
     day with gaps is stored as measured and marked complete = false. Source: `meter_readings`.
     """
-    tenant_id, day = tenant_and_day(context)
-    tenant = tenants.tenant(tenant_id)
-    with transient_retries(context), transaction(warehouse.url()) as conn:
+    with tenant_day_transaction(context, warehouse, tenants) as (tenant, day, conn):
         result = analytics.refresh_daily_energy(conn, tenant, day)
         incomplete = analytics.incomplete_days(conn, tenant.schema, result.local_days)
     return dg.MaterializeResult(
@@ -80,13 +60,7 @@ def daily_energy(
     )
 
 
-@dg.asset(
-    partitions_def=tenant_days,
-    deps=[hourly_energy, daily_energy],
-    group_name="analytics",
-    kinds={"postgres"},
-    owners=OWNERS,
-)
+@tenant_day_asset(group_name="analytics", kinds={"postgres"}, deps=[hourly_energy, daily_energy])
 def weekday_hour_profile(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -97,9 +71,7 @@ def weekday_hour_profile(
     Recomputed for the whole tenant whenever one of its partitions runs, over each meter's
     trailing 28 local days (ending at its newest day), from `hourly_energy`.
     """
-    tenant_id, _ = tenant_and_day(context)
-    tenant = tenants.tenant(tenant_id)
-    with transient_retries(context), transaction(warehouse.url()) as conn:
+    with tenant_day_transaction(context, warehouse, tenants) as (tenant, _, conn):
         result = analytics.refresh_weekday_hour_profile(conn, tenant)
     return dg.MaterializeResult(
         metadata={
@@ -112,12 +84,8 @@ def weekday_hour_profile(
     )
 
 
-@dg.asset(
-    partitions_def=tenant_days,
-    deps=[daily_energy, "meter_readings"],
-    group_name="analytics",
-    kinds={"postgres", "pandas"},
-    owners=OWNERS,
+@tenant_day_asset(
+    group_name="analytics", kinds={"postgres", "pandas"}, deps=[daily_energy, "meter_readings"]
 )
 def insights(
     context: dg.AssetExecutionContext,
@@ -132,9 +100,7 @@ def insights(
     Recomputed for the whole tenant over each meter's trailing 28 local days, from
     `daily_energy` and the 15-minute `meter_readings`.
     """
-    tenant_id, _ = tenant_and_day(context)
-    tenant = tenants.tenant(tenant_id)
-    with transient_retries(context), transaction(warehouse.url()) as conn:
+    with tenant_day_transaction(context, warehouse, tenants) as (tenant, _, conn):
         found = refresh_insights(conn, tenant)
     by_kind: dict[str, int] = {}
     for insight in found:

@@ -12,12 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from exnaton_pipeline.defs.partitions import tenant_and_day, tenant_days
+from exnaton_pipeline.defs.partitions import tenant_day_transaction, tenant_days
 from exnaton_pipeline.defs.resources import TenantRegistryResource, WarehouseResource
-from exnaton_pipeline.defs.retries import transient_retries
 from exnaton_pipeline.lib import quality
 from exnaton_pipeline.lib.tenants import Tenant
-from exnaton_pipeline.lib.warehouse import transaction
 
 # Partitioned checks (results kept per tenant-day) are a preview feature of the pinned Dagster
 # 1.13.27; we rely on it knowingly and keep the load log free of the notice.
@@ -88,10 +86,8 @@ def meter_readings_quality(
     tenants: TenantRegistryResource,
 ) -> Iterator[dg.AssetCheckResult]:
     """Quality of one tenant-day of `meter_readings`, measured in the warehouse."""
-    tenant_id, day = tenant_and_day(context)
-    tenant = tenants.tenant(tenant_id)
     now = datetime.now(UTC)
-    with transient_retries(context), transaction(warehouse.url()) as conn:
+    with tenant_day_transaction(context, warehouse, tenants) as (tenant, day, conn):
         rejections = quality.rejections(conn, tenant.schema, day)
         complete = quality.completeness(conn, tenant.schema, tenant.zone, day, now)
         dupes = quality.duplicates(conn, tenant.schema, day)

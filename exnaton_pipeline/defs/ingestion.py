@@ -3,7 +3,7 @@
 import dagster as dg
 
 from exnaton_pipeline.defs.metadata import READINGS_COLUMNS, readings_metadata
-from exnaton_pipeline.defs.partitions import tenant_and_day, tenant_days
+from exnaton_pipeline.defs.partitions import tenant_and_day, tenant_day_asset
 from exnaton_pipeline.defs.resources import (
     SourceResource,
     TenantRegistryResource,
@@ -12,20 +12,13 @@ from exnaton_pipeline.defs.resources import (
 from exnaton_pipeline.defs.retries import transient_retries
 from exnaton_pipeline.lib import ingest
 
-OWNERS = ["team:data-platform"]
-
 
 class RawReadingsConfig(dg.Config):
     reprocess: bool = False
     """Read every object of the day again, ignoring the manifest (repairs, rule changes)."""
 
 
-@dg.asset(
-    partitions_def=tenant_days,
-    group_name="ingestion",
-    kinds={"s3", "pandas"},
-    owners=OWNERS,
-)
+@tenant_day_asset(group_name="ingestion", kinds={"s3", "pandas"})
 def raw_meter_readings(
     context: dg.AssetExecutionContext,
     config: RawReadingsConfig,
@@ -73,11 +66,9 @@ def raw_meter_readings(
     return batch
 
 
-@dg.asset(
-    partitions_def=tenant_days,
+@tenant_day_asset(
     group_name="warehouse",
     kinds={"postgres", "pandas"},
-    owners=OWNERS,
     metadata={"dagster/column_schema": READINGS_COLUMNS},
 )
 def meter_readings(

@@ -36,6 +36,15 @@ EXPORT = "active_export"
 WINDOW_DAYS = 28
 LAST_READING_OF_DAY = timedelta(days=1) - timedelta(minutes=15)
 
+# The energy and money columns that hourly_energy and daily_energy share, each at its grain.
+_ENERGY_COLUMNS = """
+        import_kwh double precision NOT NULL,
+        export_kwh double precision NOT NULL,
+        ht_kwh double precision NOT NULL,
+        nt_kwh double precision NOT NULL,
+        cost double precision NOT NULL,
+        feed_in_credit double precision NOT NULL,"""
+
 _DDL = [
     """CREATE TABLE IF NOT EXISTS {s}.tariff_slots (
         isoweekday smallint NOT NULL CHECK (isoweekday BETWEEN 1 AND 7),
@@ -48,25 +57,17 @@ _DDL = [
         hour_start timestamptz NOT NULL,
         local_date date NOT NULL,
         local_hour smallint NOT NULL,
-        iso_weekday smallint NOT NULL,
-        import_kwh double precision NOT NULL,
-        export_kwh double precision NOT NULL,
-        ht_kwh double precision NOT NULL,
-        nt_kwh double precision NOT NULL,
-        cost double precision NOT NULL,
-        feed_in_credit double precision NOT NULL,
+        iso_weekday smallint NOT NULL,"""
+    + _ENERGY_COLUMNS
+    + """
         intervals smallint NOT NULL,
         PRIMARY KEY (muid, hour_start))""",
     "CREATE INDEX IF NOT EXISTS hourly_energy_hour_start ON {s}.hourly_energy (hour_start)",
     """CREATE TABLE IF NOT EXISTS {s}.daily_energy (
         muid uuid NOT NULL,
-        day date NOT NULL,
-        import_kwh double precision NOT NULL,
-        export_kwh double precision NOT NULL,
-        ht_kwh double precision NOT NULL,
-        nt_kwh double precision NOT NULL,
-        cost double precision NOT NULL,
-        feed_in_credit double precision NOT NULL,
+        day date NOT NULL,"""
+    + _ENERGY_COLUMNS
+    + """
         peak_kw double precision,
         peak_at timestamptz,
         intervals smallint NOT NULL,

@@ -28,6 +28,7 @@ from psycopg2 import sql
 
 from exnaton_pipeline.lib import roles
 from exnaton_pipeline.lib.obis import decode
+from exnaton_pipeline.lib.readings import REJECT_COLUMNS
 from exnaton_pipeline.lib.source import SourceObject
 
 log = logging.getLogger(__name__)
@@ -315,18 +316,8 @@ def upsert_readings(conn: Connection, schema: str, readings: pd.DataFrame) -> Up
     return UpsertResult(inserted, updated, len(frame) - inserted - updated)
 
 
-REJECT_COPY_COLUMNS = [
-    "source_key",
-    "source_etag",
-    "record_index",
-    "muid",
-    "obis",
-    "ts_text",
-    "value_text",
-    "rule",
-    "message",
-    "record",
-]
+# `rejected_readings`: the source object, then what the parser says about the record
+REJECT_COPY_COLUMNS = ["source_key", "source_etag", *REJECT_COLUMNS]
 
 
 def replace_rejects(

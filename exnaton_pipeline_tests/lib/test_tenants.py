@@ -1,6 +1,7 @@
 import copy
 
 import pytest
+import yaml
 
 from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.tenants import (
@@ -10,6 +11,7 @@ from exnaton_pipeline.lib.tenants import (
     schema_name,
     validate_tenant_id,
 )
+from exnaton_pipeline_tests.builders import swiss_dual_plan
 
 PLANS = {
     "flat": {
@@ -17,17 +19,7 @@ PLANS = {
         "feed_in_rate": 0.1,
         "bands": {"low": {"rate": 0.25, "windows": "otherwise"}},
     },
-    "dual": {
-        "currency": "CHF",
-        "feed_in_rate": 0.1,
-        "bands": {
-            "high": {
-                "rate": 0.32,
-                "windows": [{"weekdays": [1, 2, 3, 4, 5], "start": "07:00", "end": "20:00"}],
-            },
-            "low": {"rate": 0.22, "windows": "otherwise"},
-        },
-    },
+    "dual": swiss_dual_plan(),
 }
 
 
@@ -143,6 +135,10 @@ def test_unknown_tenant_lists_the_known_ones():
             "tenants.yaml: tenant 'alpha': timezone: 'Mars/Olympus' is not an IANA time zone",
         ),
         (
+            {"id": "alpha", "timezone": "Europe/Zurik", "tariff_plan": "flat"},
+            "tenants.yaml: tenant 'alpha': timezone: 'Europe/Zurik' is not an IANA time zone",
+        ),
+        (
             {"id": "alpha", "tariff_plan": "gold"},
             "tenants.yaml: tenant 'alpha': tariff_plan: 'gold' is not defined under tariff_plans",
         ),
@@ -200,82 +196,23 @@ def test_ids_that_share_a_schema_are_refused():
     )
 
 
-def plan_message(plan: dict) -> str:
-    return refused(registry_with({"id": "alpha", "tariff_plan": "p"}, plans={"p": plan}))
-
-
-def test_overlapping_tariff_windows_are_refused():
-    plan = copy.deepcopy(PLANS["dual"])
-    plan["bands"]["low"]["windows"] = [
-        {"weekdays": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "07:15"},
-        {"weekdays": [1, 2, 3, 4, 5, 6, 7], "start": "07:15", "end": "24:00"},
-    ]
-    assert plan_message(plan) == (
-        "tenants.yaml: tenant 'alpha': tariff_plans.p.bands.low.windows[0]: overlaps band high "
-        "on weekday 1 at 07:00"
+def test_a_bad_tariff_plan_is_refused_naming_tenant_and_field():
+    plan = swiss_dual_plan()
+    plan["bands"]["high"]["rate"] = -0.1
+    assert refused(registry_with({"id": "alpha", "tariff_plan": "p"}, plans={"p": plan})) == (
+        "tenants.yaml: tenant 'alpha': tariff_plans.p.bands.high.rate: rate -0.1 is below zero"
     )
 
 
-def test_gap_in_tariff_windows_is_refused():
-    plan = copy.deepcopy(PLANS["dual"])
-    plan["bands"]["low"]["windows"] = [
-        {"weekdays": [1, 2, 3, 4, 5], "start": "00:00", "end": "07:00"},
-        {"weekdays": [1, 2, 3, 4, 5], "start": "20:00", "end": "24:00"},
-        {"weekdays": [6], "start": "00:00", "end": "24:00"},
-    ]
-    assert plan_message(plan) == (
-        "tenants.yaml: tenant 'alpha': tariff_plans.p.bands: no band covers weekday 7 at 00:00 "
-        "(a gap)"
+def test_a_bad_plan_in_the_registry_file_stops_the_load(tmp_path):
+    plan = swiss_dual_plan()
+    plan["bands"]["low"]["rate"] = -0.22
+    path = tmp_path / "tenants.yaml"
+    path.write_text(
+        yaml.safe_dump(registry_with({"id": "alpha", "tariff_plan": "p"}, plans={"p": plan}))
     )
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (
-            lambda p: p["bands"]["high"].update(rate=-0.1),
-            "tariff_plans.p.bands.high.rate: rate -0.1 is below zero",
-        ),
-        (
-            lambda p: p.update(feed_in_rate=-0.05),
-            "tariff_plans.p.feed_in_rate: rate -0.05 is below zero",
-        ),
-        (
-            lambda p: p["bands"]["high"].update(rate="cheap"),
-            "tariff_plans.p.bands.high.rate: expected a number, got 'cheap'",
-        ),
-        (
-            lambda p: p.update(currency="chf"),
-            "tariff_plans.p.currency: expected an ISO 4217 code like CHF, got 'chf'",
-        ),
-        (
-            lambda p: p["bands"].update(peak=p["bands"].pop("high")),
-            "tariff_plans.p.bands.peak: unknown band; bands are high, low",
-        ),
-        (
-            lambda p: p["bands"]["high"]["windows"][0].update(start="07:10"),
-            "tariff_plans.p.bands.high.windows[0].start: '07:10' is not a time on the 15-minute "
-            "grid (00:00..24:00)",
-        ),
-        (
-            lambda p: p["bands"]["high"]["windows"][0].update(end="06:00"),
-            "tariff_plans.p.bands.high.windows[0]: end 06:00 is not after start 07:00",
-        ),
-        (
-            lambda p: p["bands"]["high"]["windows"][0].update(weekdays=[0, 1]),
-            "tariff_plans.p.bands.high.windows[0].weekdays: expected ISO weekdays 1 (Monday) .. "
-            "7 (Sunday)",
-        ),
-        (
-            lambda p: p["bands"]["high"].update(windows="otherwise"),
-            "tariff_plans.p.bands: only one band may take the 'otherwise' slots",
-        ),
-    ],
-)
-def test_bad_tariff_plan_fields_are_named(change, message):
-    plan = copy.deepcopy(PLANS["dual"])
-    change(plan)
-    assert plan_message(plan) == f"tenants.yaml: tenant 'alpha': {message}"
+    with pytest.raises(RegistryError, match=r"tenant 'alpha': .*bands\.low\.rate: rate -0.22"):
+        load_registry(path)
 
 
 def test_registry_file_errors(tmp_path):
