@@ -3,6 +3,7 @@
 from datetime import date
 
 import boto3
+import dagster as dg
 import pytest
 
 from exnaton_pipeline.lib import warehouse
@@ -102,7 +103,12 @@ def test_bad_records_are_reported_as_metadata(warehouse_url, s3_endpoint, s3_buc
     (result,) = materialize_days(
         "alpine", DAYS[:1], warehouse_url, f"s3://{s3_bucket}/raw", selection=SELECTION
     )
-    assert result.success
+    # 3 of 4 delivered rows are bad: meter_readings stores the good row and reports the rest,
+    # then the blocking rejected-share check (> 10 %) fails the run
+    assert not result.success
+    share = {e.check_name: e for e in result.get_asset_check_evaluations()}["rejected_share"]
+    assert not share.passed
+    assert share.severity == dg.AssetCheckSeverity.ERROR
     assert metadata(result, "raw_meter_readings")["records_refused"] == 1
     stored = metadata(result, "meter_readings")
     assert (stored["rows_read"], stored["rows_written"], stored["rows_rejected"]) == (4, 1, 3)
