@@ -256,7 +256,7 @@ def _period_controls(tenant: Tenant, first: date, last: date, last_complete: dat
         horizontal=True,
         key="period_kind",
         on_change=_on_kind,
-        args=(first, last),
+        args=(first, last, last_complete),
     )
     if stored.kind in ("custom", periods.ALL):
         date_col.date_input(
@@ -301,15 +301,11 @@ def _set_period(period: Period) -> None:
     st.session_state["period_sync"] = True
 
 
-def _on_kind(first: date, last: date) -> None:
+def _on_kind(first: date, last: date, last_complete: date | None) -> None:
     state = st.session_state
-    kind, stored = state["period_kind"], state["period"]
-    if kind == "custom":
-        _set_period(Period("custom", stored.start, stored.end))
-    elif kind == periods.ALL:
-        _set_period(periods.all_data(first, last))
-    else:  # the day, week or month of the newest day shown so far
-        _set_period(periods.period_of(kind, periods.clamp(stored.end, first, last)))
+    _set_period(
+        periods.switch_kind(state["period"], state["period_kind"], first, last, last_complete)
+    )
 
 
 def _on_anchor() -> None:

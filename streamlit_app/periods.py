@@ -104,6 +104,25 @@ def clamp(day: date, first: date, last: date) -> date:
     return min(max(day, first), last)
 
 
+def switch_kind(
+    period: Period, kind: str, first_day: date, last_day: date, last_complete_day: date | None
+) -> Period:
+    """The period shown when the customer picks `kind` while looking at `period`.
+
+    Custom keeps the dates; all data is every day with data; a day, week or month is the one
+    of the newest day shown so far, which after all data is the newest complete day (the
+    newest day may hold only a few readings, like the sample's 1 March, local time).
+    """
+    if kind == "custom":
+        return Period("custom", period.start, period.end)
+    if kind == ALL:
+        return all_data(first_day, last_day)
+    newest = period.end
+    if period.kind == ALL and last_complete_day is not None:
+        newest = last_complete_day
+    return period_of(kind, clamp(newest, first_day, last_day))
+
+
 def all_data(first_day: date, last_day: date) -> Period:
     """Every local day from the first to the last with data (it grows with the data)."""
     return Period(ALL, first_day, last_day)

@@ -459,3 +459,8 @@ def test_real_sample_shows_the_independently_verified_figures(real_sample_reader
     assert metrics["Feed-in"] == ("36.2 kWh", "")
     assert metrics["Feed-in credit"] == ("3.62 CHF", "")
     assert metrics["Net cost"] == ("-3.62 CHF", "")
+
+    # a month from there is February (the newest complete day's), not March's four readings
+    _choose(at, "month")
+    assert at.date_input(key="period_anchor").value == date(2023, 2, 1)
+    assert at.subheader[0].value == "PV feed-in · February 2023"

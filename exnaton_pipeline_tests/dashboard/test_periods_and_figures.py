@@ -47,6 +47,27 @@ def test_all_data_has_nothing_before_or_after_it() -> None:
         periods.period_of("all", date(2023, 2, 1))
 
 
+def test_switching_kind_keeps_the_newest_day_shown() -> None:
+    first, last, complete = date(2023, 2, 1), date(2023, 3, 1), date(2023, 2, 28)
+    everything = periods.all_data(first, last)
+
+    def switch(period: Period, kind: str) -> Period:
+        return periods.switch_kind(period, kind, first, last, complete)
+
+    # from all data: the month, week, day of the newest complete day, not of 1 Mar
+    assert switch(everything, "month") == Period("month", date(2023, 2, 1), date(2023, 2, 28))
+    assert switch(everything, "week") == Period("week", date(2023, 2, 27), date(2023, 3, 5))
+    assert switch(everything, "day") == Period("day", complete, complete)
+    assert switch(everything, "custom") == Period("custom", first, last)
+    # otherwise the newest day shown, within the data
+    week = Period("week", date(2023, 2, 27), date(2023, 3, 5))
+    assert switch(week, "month") == Period("month", date(2023, 3, 1), date(2023, 3, 31))
+    assert switch(week, "day") == Period("day", last, last)
+    assert switch(week, "all") == everything
+    # no complete day at all: the newest day
+    assert periods.switch_kind(everything, "day", first, last, None) == Period("day", last, last)
+
+
 @pytest.mark.parametrize(
     ("day", "hours"),
     [(date(2023, 3, 26), 23), (date(2023, 10, 29), 25), (date(2023, 2, 13), 24)],
