@@ -149,10 +149,14 @@ def views(url: str, meters: list[str], first: date, last: date) -> dict[str, Cal
     def period_view(kind: str, resolution: str) -> Callable[[], None]:
         def load() -> None:
             muid = random.choice(meters)
-            period = periods.period_of(kind, anchor())
-            if kind == "custom":  # a year
+            if kind == periods.ALL:
+                period = periods.all_data(first, last)
+            elif kind == "custom":  # a year
                 period = Period("custom", last - timedelta(days=364), last)
-            data.load_daily(url, SCHEMA, muid, period.previous().start, period.end)
+            else:
+                period = periods.period_of(kind, anchor())
+            previous = period.previous()  # none before all data
+            data.load_daily(url, SCHEMA, muid, (previous or period).start, period.end)
             start, end = period.utc_bounds(zone)
             if resolution == "15min":
                 data.load_quarter_hours(url, SCHEMA, muid, start, end)
@@ -174,6 +178,7 @@ def views(url: str, meters: list[str], first: date, last: date) -> dict[str, Cal
         "month, daily": period_view("month", "day"),
         "month, hourly": period_view("month", "hour"),
         "year, daily": period_view("custom", "day"),
+        "all data, daily": period_view(periods.ALL, "day"),
         "typical week + insights": typical_week,
     }
 

@@ -187,7 +187,7 @@ def _dashboard(tenant: Tenant, url: str) -> None:
 
     period = _period_controls(tenant, first, last, last_complete)
     previous = period.previous()
-    daily = _daily(url, tenant.schema, muid, previous.start, period.end)
+    daily = _daily(url, tenant.schema, muid, (previous or period).start, period.end)
     current = figures.totals(daily, period, tenant.tariff)
     st.subheader(f"{names[muid]} · {period.label()}")
     if current is None:
@@ -199,7 +199,8 @@ def _dashboard(tenant: Tenant, url: str) -> None:
         notice = figures.completeness(daily, period, first, last).notice()
         if notice:
             st.warning(notice)
-        _headline(current, figures.totals(daily, previous, tenant.tariff), previous, tenant)
+        before = figures.totals(daily, previous, tenant.tariff) if previous else None
+        _headline(current, before, previous, tenant)
         _energy_over_time(url, tenant, muid, meter["registers"], period, daily)
     _typical_week(url, tenant, muid, meter["registers"])
     _insight_list(url, tenant, muid)
@@ -231,7 +232,10 @@ def _period_controls(tenant: Tenant, first: date, last: date, last_complete: dat
     state = st.session_state
     stored = state.get("period")
     if stored is None or not periods.overlaps(stored, first, last):
-        stored = periods.default_period(last, last_complete, tenant.live)
+        stored = periods.default_period(first, last, last_complete, tenant.live)
+    elif stored.kind == periods.ALL:  # follows the meter chosen and its newest data
+        stored = periods.all_data(first, last)
+    if stored != state.get("period"):
         _set_period(stored)
     sync = state.pop("period_sync", False)
     anchor = periods.clamp(stored.start, first, last)
@@ -248,13 +252,13 @@ def _period_controls(tenant: Tenant, first: date, last: date, last_complete: dat
     kind_col.radio(
         "Period",
         periods.KINDS,
-        format_func=str.title,
+        format_func=periods.KIND_LABELS.get,
         horizontal=True,
         key="period_kind",
         on_change=_on_kind,
-        args=(first, last),
+        args=(first, last, last_complete),
     )
-    if stored.kind == "custom":
+    if stored.kind in ("custom", periods.ALL):
         date_col.date_input(
             "From – to",
             min_value=first,
@@ -262,6 +266,7 @@ def _period_controls(tenant: Tenant, first: date, last: date, last_complete: dat
             format="YYYY-MM-DD",
             key="period_range",
             on_change=_on_range,
+            disabled=stored.kind == periods.ALL,  # the range is the data's
         )
     else:
         date_col.date_input(
@@ -296,13 +301,11 @@ def _set_period(period: Period) -> None:
     st.session_state["period_sync"] = True
 
 
-def _on_kind(first: date, last: date) -> None:
+def _on_kind(first: date, last: date, last_complete: date | None) -> None:
     state = st.session_state
-    kind, stored = state["period_kind"], state["period"]
-    if kind == "custom":
-        _set_period(Period("custom", stored.start, stored.end))
-    else:  # the day, week or month of the newest day shown so far
-        _set_period(periods.period_of(kind, periods.clamp(stored.end, first, last)))
+    _set_period(
+        periods.switch_kind(state["period"], state["period_kind"], first, last, last_complete)
+    )
 
 
 def _on_anchor() -> None:
@@ -324,7 +327,10 @@ def _on_range() -> None:
 
 
 def _headline(
-    current: figures.Totals, before: figures.Totals | None, previous: Period, tenant: Tenant
+    current: figures.Totals,
+    before: figures.Totals | None,
+    previous: Period | None,
+    tenant: Tenant,
 ) -> None:
     currency = tenant.tariff.currency
 
@@ -338,8 +344,6 @@ def _headline(
         old = getattr(before, attribute) if before else None
         return figures.change_text(getattr(current, attribute), old, unit, decimals)
 
-    rates = ", ".join(f"{b.name} {b.rate:.2f} {currency}/kWh" for b in tenant.tariff.bands)
-    before_text = "day before" if previous.days == 1 else f"{previous.days} days before"
     metrics = [
         ("Consumption", energy(current.consumption), change("consumption", "kWh", 1), "inverse"),
         ("Feed-in", energy(current.feed_in), change("feed_in", "kWh", 1), "normal"),
@@ -356,14 +360,19 @@ def _headline(
     columns = [*st.columns(3), *st.columns(3)]
     for column, (label, value, delta, colour) in zip(columns, metrics, strict=True):
         column.metric(label, value, delta, delta_color=colour)
-    if before is None:
-        st.caption(f"No readings in the {before_text} to compare with.")
+    if previous is None:
+        comparison = "All data: there is no earlier period to compare with."
     else:
-        st.caption(
-            f"Changes against the {before_text} ({previous.label()}). "
-            f"Tariff: {rates}; feed-in {tenant.tariff.feed_in_rate:.2f} {currency}/kWh. "
-            f"Net cost = high + low tariff cost − feed-in credit."
-        )
+        before_text = "day before" if previous.days == 1 else f"{previous.days} days before"
+        if before is None:
+            comparison = f"No readings in the {before_text} to compare with."
+        else:
+            comparison = f"Changes against the {before_text} ({previous.label()})."
+    rates = ", ".join(f"{b.name} {b.rate:.2f} {currency}/kWh" for b in tenant.tariff.bands)
+    st.caption(
+        f"{comparison} Tariff: {rates}; feed-in {tenant.tariff.feed_in_rate:.2f} "
+        f"{currency}/kWh. Net cost = high + low tariff cost − feed-in credit."
+    )
 
 
 def _resolution(period: Period) -> str:

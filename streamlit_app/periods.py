@@ -1,5 +1,6 @@
 """The periods a customer looks at: a local day, an ISO week (Monday to Sunday), a calendar
-month or a custom range of local days; and the chart resolution that suits each length."""
+month, a custom range of local days or all the meter's data; and the chart resolution that
+suits each length."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-KINDS = ("day", "week", "month", "custom")
+ALL = "all"  # the meter's first to last local day with data
+KINDS = ("day", "week", "month", "custom", ALL)
+KIND_LABELS = {"day": "Day", "week": "Week", "month": "Month", "custom": "Custom", ALL: "All data"}
+# A tenant whose data spans at most this many days opens on all of it, else on a month.
+ALL_DATA_DEFAULT_MAX_DAYS = 62
 
 # Resolution -> (label, the longest period in days it is offered for). 15-minute points come
 # from meter_readings, so they are kept to short ranges; daily works for any length.
@@ -27,8 +32,11 @@ class Period:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
-    def previous(self) -> Period:
-        """The period of equal length just before this one (the comparison baseline)."""
+    def previous(self) -> Period | None:
+        """The period of equal length just before this one (the comparison baseline); None
+        for all data, before which there is nothing to compare with."""
+        if self.kind == ALL:
+            return None
         return Period("custom", self.start - timedelta(days=self.days), self.start - timedelta(1))
 
     def contains(self, day: date) -> bool:
@@ -39,6 +47,8 @@ class Period:
             return self.start.strftime("%a %-d %b %Y")
         if self.kind == "month":
             return self.start.strftime("%B %Y")
+        if self.kind == ALL:
+            return f"{date_range_label(self.start, self.end)} (all data)"
         return date_range_label(self.start, self.end)
 
     def utc_bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -70,11 +80,15 @@ def period_of(kind: str, anchor: date) -> Period:
         return Period("month", anchor.replace(day=1), anchor.replace(day=last))
     if kind in ("day", "custom"):
         return Period(kind, anchor, anchor)
+    if kind == ALL:
+        raise ValueError("all data has bounds, not an anchor: use all_data(first, last)")
     raise ValueError(f"unknown period kind {kind!r}; kinds are {', '.join(KINDS)}")
 
 
 def shift(period: Period, step: int) -> Period:
     """The next (`step`=1) or previous (-1) period of the same kind."""
+    if period.kind == ALL:
+        raise ValueError("all data has no previous or next period")
     if period.kind == "month":
         month = period.start.month - 1 + step
         return period_of("month", date(period.start.year + month // 12, month % 12 + 1, 1))
@@ -90,11 +104,41 @@ def clamp(day: date, first: date, last: date) -> date:
     return min(max(day, first), last)
 
 
-def default_period(last_day: date, last_complete_day: date | None, live: bool) -> Period:
-    """What the dashboard opens on: today's day for a live tenant, else the month of the newest
-    complete day (a month that only has a partial first day would look empty)."""
+def switch_kind(
+    period: Period, kind: str, first_day: date, last_day: date, last_complete_day: date | None
+) -> Period:
+    """The period shown when the customer picks `kind` while looking at `period`.
+
+    Custom keeps the dates; all data is every day with data; a day, week or month is the one
+    of the newest day shown so far, which after all data is the newest complete day (the
+    newest day may hold only a few readings, like the sample's 1 March, local time).
+    """
+    if kind == "custom":
+        return Period("custom", period.start, period.end)
+    if kind == ALL:
+        return all_data(first_day, last_day)
+    newest = period.end
+    if period.kind == ALL and last_complete_day is not None:
+        newest = last_complete_day
+    return period_of(kind, clamp(newest, first_day, last_day))
+
+
+def all_data(first_day: date, last_day: date) -> Period:
+    """Every local day from the first to the last with data (it grows with the data)."""
+    return Period(ALL, first_day, last_day)
+
+
+def default_period(
+    first_day: date, last_day: date, last_complete_day: date | None, live: bool
+) -> Period:
+    """What the dashboard opens on: today's day for a live tenant; all the data when it spans
+    at most ALL_DATA_DEFAULT_MAX_DAYS (a sample file, a new tenant); else the month of the
+    newest complete day (a month that only has a partial first day would look empty)."""
     if live:
         return period_of("day", last_day)
+    everything = all_data(first_day, last_day)
+    if everything.days <= ALL_DATA_DEFAULT_MAX_DAYS:
+        return everything
     return period_of("month", last_complete_day or last_day)
 
 

@@ -111,15 +111,23 @@ def test_unknown_user_is_refused_like_a_wrong_password(deployed_env) -> None:
 # --- periods ---------------------------------------------------------------------------
 
 
-def test_signed_in_opens_on_the_month_of_the_newest_complete_day(deployed_env) -> None:
+def test_signed_in_opens_on_all_data_of_a_short_history(deployed_env) -> None:
     at = _run()
     assert at.sidebar.selectbox(key="meter_demo").options == [
         "Household consumption",
         "PV feed-in",
         "Consumption (0c0ffee0)",  # not in the registry: named by its register
     ]
-    assert at.radio(key="period_kind").value == "month"
-    # February: 12 days x 12 kWh + 7 x 24 + 12 hours x 0.5 on the 28th
+    # 1 - 28 Feb, 28 days of data (at most 62): all of it, nothing before to compare with
+    kind = at.radio(key="period_kind")
+    assert kind.options == ["Day", "Week", "Month", "Custom", "All data"]
+    assert kind.value == "all"
+    assert at.date_input(key="period_range").value == (date(2023, 2, 1), date(2023, 2, 28))
+    assert at.date_input(key="period_range").disabled
+    assert at.button(key="period_previous").disabled
+    assert at.button(key="period_next").disabled
+    assert at.subheader[0].value == "Household consumption · 1 – 28 Feb 2023 (all data)"
+    # 12 days x 12 kWh + 7 x 24 + 12 hours x 0.5 on the 28th
     # high: 8 weekdays x 13 h x 0.5 + 5 x 13 x 1.0 + 28 Feb 07-12 5 h x 0.5 = 119.5 kWh
     assert _metrics(at) == {
         "Consumption": ("318.0 kWh", ""),
@@ -129,7 +137,11 @@ def test_signed_in_opens_on_the_month_of_the_newest_complete_day(deployed_env) -
         "Cost low tariff": ("43.67 CHF", ""),
         "Feed-in credit": ("0.00 CHF", ""),
     }
-    assert "No readings in the 28 days before to compare with." in [c.value for c in at.caption]
+    assert (
+        "All data: there is no earlier period to compare with. Tariff: high 0.32 CHF/kWh, "
+        "low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh. Net cost = high + low tariff cost − "
+        "feed-in credit."
+    ) in [c.value for c in at.caption]
     assert [w.value for w in at.warning] == [
         "Incomplete data: 1 day with missing readings (28 Feb 2023); 8 days without any "
         "reading (20 – 27 Feb 2023). The figures cover the readings that arrived."
@@ -208,13 +220,29 @@ def test_custom_range_and_resolution_choices(deployed_env) -> None:
 
 
 def test_month_switches_with_previous_and_next(deployed_env) -> None:
-    at = _run()
+    at = _choose(_run(), "month")
+    assert at.date_input(key="period_anchor").value == date(2023, 2, 1)
+    assert _metrics(at)["Consumption"] == ("318.0 kWh", "")  # as all data: 1 - 28 Feb
+    assert at.caption[0].value.startswith("No readings in the 28 days before to compare with.")
     assert at.button(key="period_next").disabled  # February holds the newest day
     assert at.button(key="period_previous").disabled  # and the first
     _checked(at.radio(key="period_kind").set_value("week").run())
     # the week of the newest day: Mon 27 Feb - Sun 5 Mar, only 28 Feb has readings
     assert _metrics(at)["Consumption"][0] == "6.0 kWh"
     assert at.button(key="period_next").disabled
+
+
+def test_all_data_to_custom_and_back(deployed_env) -> None:
+    at = _choose(_run(), "custom")  # starts from the whole range, now editable
+    assert at.date_input(key="period_range").value == (date(2023, 2, 1), date(2023, 2, 28))
+    assert not at.date_input(key="period_range").disabled
+    _checked(
+        at.date_input(key="period_range").set_value((date(2023, 2, 13), date(2023, 2, 19))).run()
+    )
+    assert _metrics(at)["Consumption"] == ("168.0 kWh", "+84.0 kWh (+100%)")
+    _choose(at, "all")
+    assert at.date_input(key="period_range").value == (date(2023, 2, 1), date(2023, 2, 28))
+    assert _metrics(at)["Consumption"] == ("318.0 kWh", "")
 
 
 def test_a_period_without_readings_says_so(deployed_env) -> None:
@@ -366,7 +394,7 @@ def test_local_demo_tenant_with_schema_but_no_rows(demo_db, registry, monkeypatc
 # --- the real sample through the real pipeline ------------------------------------------
 
 # The local days the sample's 15-minute readings (2023-02-01 00:00 - 02-28 23:45 UTC) fall in.
-WHOLE_FILE = Period("custom", date(2023, 2, 1), date(2023, 3, 1))
+WHOLE_FILE = Period("all", date(2023, 2, 1), date(2023, 3, 1))
 
 
 def test_real_sample_shows_the_independently_verified_figures(real_sample_reader, registry):
@@ -404,13 +432,16 @@ def test_real_sample_shows_the_independently_verified_figures(real_sample_reader
     quarters = data.load_quarter_hours(url, tenant.schema, PV, start, end)
     assert (len(quarters), quarters["export_kwh"].sum()) == (2688, pytest.approx(36.19725))
 
-    # the same figures as the customer sees them
-    at = _choose(_run(), "custom")
-    _checked(at.date_input(key="period_range").set_value((WHOLE_FILE.start, WHOLE_FILE.end)).run())
+    # the same figures as the customer sees them: the dashboard opens on the whole file
+    at = _run()
+    assert at.sidebar.selectbox(key="meter_demo").value == HOUSE
+    assert at.radio(key="period_kind").value == "all"
+    assert at.date_input(key="period_range").value == (WHOLE_FILE.start, WHOLE_FILE.end)
+    assert at.subheader[0].value == "Household consumption · 1 Feb – 1 Mar 2023 (all data)"
     assert _metrics(at) == {
         "Consumption": ("97.6 kWh", ""),
         "Feed-in": ("0.0 kWh", ""),
-        "Net cost": ("25.07 CHF", ""),  # nothing in the 29 days before to compare with
+        "Net cost": ("25.07 CHF", ""),  # all data: nothing before it to compare with
         "Cost high tariff": ("11.51 CHF", ""),  # 35.9763 x 0.32
         "Cost low tariff": ("13.56 CHF", ""),  # 61.6319 x 0.22
         "Feed-in credit": ("0.00 CHF", ""),
@@ -428,3 +459,8 @@ def test_real_sample_shows_the_independently_verified_figures(real_sample_reader
     assert metrics["Feed-in"] == ("36.2 kWh", "")
     assert metrics["Feed-in credit"] == ("3.62 CHF", "")
     assert metrics["Net cost"] == ("-3.62 CHF", "")
+
+    # a month from there is February (the newest complete day's), not March's four readings
+    _choose(at, "month")
+    assert at.date_input(key="period_anchor").value == date(2023, 2, 1)
+    assert at.subheader[0].value == "PV feed-in · February 2023"

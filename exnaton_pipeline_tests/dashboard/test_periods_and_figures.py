@@ -37,6 +37,37 @@ def test_previous_period_has_equal_length() -> None:
     assert february.previous() == Period("custom", date(2023, 1, 4), date(2023, 1, 31))
 
 
+def test_all_data_has_nothing_before_or_after_it() -> None:
+    everything = periods.all_data(date(2023, 2, 1), date(2023, 3, 1))
+    assert (everything.kind, everything.days) == ("all", 29)
+    assert everything.previous() is None
+    with pytest.raises(ValueError, match="all data has no previous or next period"):
+        periods.shift(everything, 1)
+    with pytest.raises(ValueError, match="all data has bounds, not an anchor"):
+        periods.period_of("all", date(2023, 2, 1))
+
+
+def test_switching_kind_keeps_the_newest_day_shown() -> None:
+    first, last, complete = date(2023, 2, 1), date(2023, 3, 1), date(2023, 2, 28)
+    everything = periods.all_data(first, last)
+
+    def switch(period: Period, kind: str) -> Period:
+        return periods.switch_kind(period, kind, first, last, complete)
+
+    # from all data: the month, week, day of the newest complete day, not of 1 Mar
+    assert switch(everything, "month") == Period("month", date(2023, 2, 1), date(2023, 2, 28))
+    assert switch(everything, "week") == Period("week", date(2023, 2, 27), date(2023, 3, 5))
+    assert switch(everything, "day") == Period("day", complete, complete)
+    assert switch(everything, "custom") == Period("custom", first, last)
+    # otherwise the newest day shown, within the data
+    week = Period("week", date(2023, 2, 27), date(2023, 3, 5))
+    assert switch(week, "month") == Period("month", date(2023, 3, 1), date(2023, 3, 31))
+    assert switch(week, "day") == Period("day", last, last)
+    assert switch(week, "all") == everything
+    # no complete day at all: the newest day
+    assert periods.switch_kind(everything, "day", first, last, None) == Period("day", last, last)
+
+
 @pytest.mark.parametrize(
     ("day", "hours"),
     [(date(2023, 3, 26), 23), (date(2023, 10, 29), 25), (date(2023, 2, 13), 24)],
@@ -66,12 +97,24 @@ def test_resolution_follows_period_length() -> None:
 
 
 def test_default_period() -> None:
-    assert periods.default_period(date(2023, 3, 1), date(2023, 2, 28), live=False) == (
-        periods.period_of("month", date(2023, 2, 1))
-    )
-    assert periods.default_period(date(2026, 11, 27), date(2026, 11, 26), live=True) == Period(
-        "day", date(2026, 11, 27), date(2026, 11, 27)
-    )
+    # the real sample: 1 Feb - 1 Mar local, 29 days: all of it
+    assert periods.default_period(
+        date(2023, 2, 1), date(2023, 3, 1), date(2023, 2, 28), live=False
+    ) == Period("all", date(2023, 2, 1), date(2023, 3, 1))
+    # 62 days (1 Jan - 3 Mar) still all; 63 days the month of the newest complete day
+    assert periods.default_period(
+        date(2023, 1, 1), date(2023, 3, 3), date(2023, 3, 2), live=False
+    ) == Period("all", date(2023, 1, 1), date(2023, 3, 3))
+    assert periods.default_period(
+        date(2022, 12, 31), date(2023, 3, 3), date(2023, 3, 2), live=False
+    ) == Period("month", date(2023, 3, 1), date(2023, 3, 31))
+    assert periods.default_period(
+        date(2022, 12, 1), date(2023, 3, 1), None, live=False
+    ) == periods.period_of("month", date(2023, 3, 1))
+    # a live tenant: its newest day, however short its history
+    assert periods.default_period(
+        date(2026, 11, 20), date(2026, 11, 27), date(2026, 11, 26), live=True
+    ) == Period("day", date(2026, 11, 27), date(2026, 11, 27))
 
 
 def test_labels() -> None:
@@ -81,6 +124,9 @@ def test_labels() -> None:
     assert periods.date_range_label(date(2023, 1, 30), date(2023, 2, 5)) == "30 Jan – 5 Feb 2023"
     assert periods.period_of("day", date(2023, 2, 13)).label() == "Mon 13 Feb 2023"
     assert periods.period_of("month", date(2023, 2, 13)).label() == "February 2023"
+    assert periods.all_data(date(2023, 2, 1), date(2023, 3, 1)).label() == (
+        "1 Feb – 1 Mar 2023 (all data)"
+    )
 
 
 def test_meter_names_fall_back_to_the_register(registry) -> None:
