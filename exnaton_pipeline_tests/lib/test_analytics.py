@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from exnaton_pipeline.lib.analytics import local_days
-from exnaton_pipeline_tests.lib.synthetic import (
-    IMPORT_OBIS,
+from exnaton_pipeline_tests.builders import IMPORT as IMPORT_OBIS
+from exnaton_pipeline_tests.stored_readings import (
     local_quarters,
     readings,
     refresh,

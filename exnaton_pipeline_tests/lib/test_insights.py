@@ -24,9 +24,9 @@ import pytest
 
 from exnaton_pipeline.lib import analytics, insights, warehouse
 from exnaton_pipeline.lib.insights import base_load_kw, lagged_correlation, unusual_days
-from exnaton_pipeline_tests.lib.synthetic import (
-    EXPORT_OBIS,
-    IMPORT_OBIS,
+from exnaton_pipeline_tests.builders import EXPORT as EXPORT_OBIS
+from exnaton_pipeline_tests.builders import IMPORT as IMPORT_OBIS
+from exnaton_pipeline_tests.stored_readings import (
     local_quarters,
     readings,
     refresh,

@@ -12,8 +12,6 @@ from psycopg2 import sql
 from exnaton_pipeline.lib import analytics, warehouse
 from exnaton_pipeline.lib.tenants import Tenant
 
-IMPORT_OBIS = "0100011D00FF"
-EXPORT_OBIS = "0100021D00FF"
 QUARTER = timedelta(minutes=15)
 
 
