@@ -11,7 +11,7 @@ ranges. Failures end in a message for the customer, never a stack trace.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import streamlit as st
@@ -199,11 +199,36 @@ def _dashboard(tenant: Tenant, url: str) -> None:
         notice = figures.completeness(daily, period, first, last).notice()
         if notice:
             st.warning(notice)
-        before = figures.totals(daily, previous, tenant.tariff) if previous else None
-        _headline(current, before, previous, tenant)
+        newest = meter["newest_reading"]
+        progress = periods.in_progress(
+            period, None if pd.isna(newest) else newest.to_pydatetime(), tenant.zone
+        )
+        if progress is None:
+            before = figures.totals(daily, previous, tenant.tariff) if previous else None
+        else:  # like with like: both periods up to the same point
+            # None only while the pipeline has not yet aggregated the span: keep the daily sum
+            current = _span_totals(url, tenant, muid, progress.span) or current
+            before = _span_totals(url, tenant, muid, progress.previous_span)
+        _headline(current, before, previous, progress, tenant)
         _energy_over_time(url, tenant, muid, meter["registers"], period, daily)
     _typical_week(url, tenant, muid, meter["registers"])
     _insight_list(url, tenant, muid)
+
+
+def _span_totals(
+    url: str, tenant: Tenant, muid: str, span: tuple[datetime, datetime]
+) -> figures.Totals | None:
+    """The meter's figures for the local instants [start, end): its whole local hours from
+    hourly_energy, and the quarter hours of a last, partial hour from meter_readings, priced
+    by their tariff slots as the pipeline prices the hours."""
+    start, end = (moment.astimezone(UTC) for moment in span)
+    # the local hour the span ends in (not the UTC hour: half-hour time zones)
+    hour = span[1].replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    parts = [_hourly(url, tenant.schema, muid, start, hour)]
+    if hour < end:
+        quarters = _quarter_hours(url, tenant.schema, muid, hour, end)
+        parts.append(figures.priced_quarter_hours(quarters, tenant.tariff, tenant.zone))
+    return figures.sum_totals(parts, tenant.tariff)
 
 
 def _freshness(catalogue: data.Catalogue, newest: pd.Timestamp, tenant: Tenant) -> None:
@@ -330,6 +355,7 @@ def _headline(
     current: figures.Totals,
     before: figures.Totals | None,
     previous: Period | None,
+    progress: periods.Progress | None,
     tenant: Tenant,
 ) -> None:
     currency = tenant.tariff.currency
@@ -362,6 +388,12 @@ def _headline(
         column.metric(label, value, delta, delta_color=colour)
     if previous is None:
         comparison = "All data: there is no earlier period to compare with."
+    elif progress is not None:
+        span = periods.span_label(previous.start, progress.previous_span[1])
+        if before is None:
+            comparison = f"No readings in {span} to compare with."
+        else:
+            comparison = f"Changes against {span}, the same span as this period so far."
     else:
         before_text = "day before" if previous.days == 1 else f"{previous.days} days before"
         if before is None:

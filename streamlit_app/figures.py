@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -43,21 +44,47 @@ class Totals:
 
 
 def totals(daily: pd.DataFrame, period: Period, plan: TariffPlan) -> Totals | None:
-    """Sum the daily rows of `period`; None when the period has no rows at all.
+    """Sum the daily rows of `period`; None when the period has no rows at all."""
+    return sum_totals([daily[[period.contains(day) for day in daily["day"]]]], plan)
+
+
+def sum_totals(parts: list[pd.DataFrame], plan: TariffPlan) -> Totals | None:
+    """Sum rows of daily or hourly energy (or priced quarter hours), given in one or more
+    frames; None when there are no rows at all.
 
     The high/low split prices ht_kwh and nt_kwh at the plan's band rates, which is how the
     contract defines `cost`; a plan without a high band has no high-tariff cost.
     """
-    rows = daily[[period.contains(day) for day in daily["day"]]]
-    if rows.empty:
+    if all(part.empty for part in parts):
         return None
+
+    def total(column: str) -> float:
+        return sum(float(part[column].sum()) for part in parts)
+
     rates = {band.name: band.rate for band in plan.bands}
     return Totals(
-        consumption=float(rows["import_kwh"].sum()),
-        feed_in=float(rows["export_kwh"].sum()),
-        cost_high=float(rows["ht_kwh"].sum()) * rates.get("high", 0.0),
-        cost_low=float(rows["nt_kwh"].sum()) * rates.get("low", 0.0),
-        feed_in_credit=float(rows["feed_in_credit"].sum()),
+        consumption=total("import_kwh"),
+        feed_in=total("export_kwh"),
+        cost_high=total("ht_kwh") * rates.get("high", 0.0),
+        cost_low=total("nt_kwh") * rates.get("low", 0.0),
+        feed_in_credit=total("feed_in_credit"),
+    )
+
+
+def priced_quarter_hours(quarters: pd.DataFrame, plan: TariffPlan, zone: ZoneInfo) -> pd.DataFrame:
+    """15-minute rows (ts UTC, import_kwh, export_kwh) with the energy columns of the
+    aggregates, split and credited as the pipeline does for hourly and daily energy: import
+    by the band of its local slot (`slot_bands()`, which the pipeline's tariff_slots holds),
+    feed-in credit at the plan's feed-in rate."""
+    slots = plan.slot_bands()
+    local = quarters["ts"].dt.tz_convert(zone)
+    high = [slots[(t.isoweekday(), t.hour * 4 + t.minute // 15)] == "high" for t in local]
+    energy = quarters[["import_kwh", "export_kwh"]].astype(float).fillna(0.0)
+    imported = energy["import_kwh"]
+    return energy.assign(
+        ht_kwh=imported.where(high, 0.0),
+        nt_kwh=imported.mask(high, 0.0),
+        feed_in_credit=energy["export_kwh"] * plan.feed_in_rate,
     )
 
 

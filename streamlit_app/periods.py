@@ -1,6 +1,6 @@
 """The periods a customer looks at: a local day, an ISO week (Monday to Sunday), a calendar
-month, a custom range of local days or all the meter's data; and the chart resolution that
-suits each length."""
+month, a custom range of local days or all the meter's data; how far a period still in
+progress has got; and the chart resolution that suits each length."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ ALL_DATA_DEFAULT_MAX_DAYS = 62
 RESOLUTIONS = {"15min": ("15 minutes", 14), "hour": ("Hourly", 92), "day": ("Daily", None)}
 AUTO_15MIN_MAX_DAYS = 2
 AUTO_HOURLY_MAX_DAYS = 21
+READING_INTERVAL = timedelta(minutes=15)  # a reading's ts is the start of its interval
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,51 @@ class Period:
         start = datetime.combine(self.start, time(), tzinfo=zone)
         end = datetime.combine(self.end + timedelta(1), time(), tzinfo=zone)
         return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A period still in progress: its readings so far cover `span`, and it is compared with
+    `previous_span`, the same stretch of the period before it. Both are [start, end) in local
+    time; each end is the same wall-clock time the same number of days after its start."""
+
+    span: tuple[datetime, datetime]
+    previous_span: tuple[datetime, datetime]
+
+
+def in_progress(period: Period, newest_reading: datetime | None, zone: ZoneInfo) -> Progress | None:
+    """How far `period` has got when it holds the meter's newest reading and that reading is not
+    its last interval (e.g. today up to 13:45); None for a finished period, one the newest
+    reading lies outside of, and all data (nothing before it to compare with).
+
+    The previous period is cut at the same local wall-clock time, as many days into it: today
+    00:00-13:45 against yesterday 00:00-13:45, Mon-Thu 13:45 against the Mon-Thu 13:45 before.
+    Across a DST change the two spans differ by the hour the clocks moved, as the days do; a
+    cut at a wall-clock time the change skipped falls as far after midnight as the time says.
+    """
+    previous = period.previous()
+    if newest_reading is None or previous is None:
+        return None
+    start, end = period.utc_bounds(zone)
+    reached = newest_reading + READING_INTERVAL
+    if newest_reading < start or reached >= end:
+        return None
+    reached = reached.astimezone(zone)
+    before = datetime.combine(
+        previous.start + (reached.date() - period.start), reached.time(), tzinfo=zone
+    )
+    return Progress(
+        span=(datetime.combine(period.start, time(), tzinfo=zone), reached),
+        previous_span=(datetime.combine(previous.start, time(), tzinfo=zone), before),
+    )
+
+
+def span_label(start: date, end: datetime) -> str:
+    """Local days from `start` up to the instant `end`: '15 Feb 2023 up to 13:45',
+    '6 – 9 Feb 2023 up to 13:45', or '6 – 8 Feb 2023' when `end` is a midnight."""
+    if end.time() == time():
+        return date_range_label(start, end.date() - timedelta(days=1))
+    return f"{date_range_label(start, end.date())} up to {end:%H:%M}"
 
 
 def date_range_label(start: date, end: date) -> str:

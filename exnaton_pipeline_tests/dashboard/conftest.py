@@ -190,10 +190,12 @@ def users_file(tmp_path: Path) -> Path:
     return path
 
 
-def _pin_to_demo(monkeypatch: pytest.MonkeyPatch, reader_url: str, users_file: Path) -> None:
-    """Environment of a deployment pinned to tenant demo, reading as its reader role."""
+def _pin(
+    monkeypatch: pytest.MonkeyPatch, reader_url: str, users_file: Path, tenant_id: str = "demo"
+) -> None:
+    """Environment of a deployment pinned to a tenant, reading as its reader role."""
     monkeypatch.delenv("EXNATON_DASHBOARD_AUTH", raising=False)
-    monkeypatch.setenv("EXNATON_DASHBOARD_TENANT", "demo")
+    monkeypatch.setenv("EXNATON_DASHBOARD_TENANT", tenant_id)
     monkeypatch.setenv("EXNATON_DASHBOARD_DATABASE_URL", reader_url)
     monkeypatch.setenv("EXNATON_DASHBOARD_USERS_FILE", str(users_file))
 
@@ -201,7 +203,7 @@ def _pin_to_demo(monkeypatch: pytest.MonkeyPatch, reader_url: str, users_file: P
 @pytest.fixture
 def deployed_env(demo_db: DemoDatabase, users_file: Path, monkeypatch: pytest.MonkeyPatch):
     """The deployment over the hand-made tenant; returns its environment."""
-    _pin_to_demo(monkeypatch, demo_db.reader_url, users_file)
+    _pin(monkeypatch, demo_db.reader_url, users_file)
     return dict(os.environ)
 
 
@@ -211,7 +213,7 @@ def real_sample_reader(february, users_file: Path, monkeypatch: pytest.MonkeyPat
     `february` database); returns tenant demo's read-only URL there. The pipeline created the
     role; its password is EXNATON_READER_PASSWORD_DEMO or the development default."""
     reader_url = roles.reader_url(february.url, SCHEMA)
-    _pin_to_demo(monkeypatch, reader_url, users_file)
+    _pin(monkeypatch, reader_url, users_file)
     return reader_url
 
 
@@ -223,3 +225,56 @@ def _fresh_streamlit_caches():
     st.cache_data.clear()
     st.cache_resource.clear()
     yield
+
+
+# --- a live tenant in the middle of its day --------------------------------------------
+#
+# Tenant `live` (Europe/Zurich, swiss_dual, opens on its newest day). Its hand-made readings
+# run from Mon 6 Feb 2023 00:00 local to Thu 16 Feb ("today") 13:30, the newest reading, so
+# today holds 55 quarter hours, up to 13:45. Unlike the tenant above, its hourly and daily
+# energy are built by the pipeline's own refresh functions from these readings.
+# - AEBI ("Household Aebi") imports per quarter hour 0.04 kWh in the week of 6 Feb, 0.1 on
+#   13 - 15 Feb and 0.2 today.
+# - BRUNNER ("Household Brunner (PV)") exports per quarter hour 0.1 kWh in the local hours
+#   10..15 (0.2 today), nothing otherwise.
+
+AEBI = "50879e7d-9207-40ec-a9dd-e023847532c5"
+BRUNNER = "0cd0fb6b-57ff-428b-89f8-cb5e5998ae3b"
+LIVE_SCHEMA = "tenant_live"
+TODAY = date(2023, 2, 16)
+TODAY_QUARTERS = 55  # 00:00 .. 13:30
+
+
+def _live_readings() -> pd.DataFrame:
+    rows = []
+    for day in (date(2023, 2, 6) + timedelta(days=n) for n in range(11)):
+        midnight = datetime.combine(day, time(), tzinfo=ZONE)
+        for quarter in range(TODAY_QUARTERS if day == TODAY else 96):
+            ts = (midnight + timedelta(minutes=15 * quarter)).astimezone(ZoneInfo("UTC"))
+            house = 0.2 if day == TODAY else 0.1 if day >= date(2023, 2, 13) else 0.04
+            sun = (0.2 if day == TODAY else 0.1) if 40 <= quarter < 64 else 0.0
+            rows.append((AEBI, IMPORT_OBIS, ts, house))
+            rows.append((BRUNNER, EXPORT_OBIS, ts, sun))
+    frame = pd.DataFrame(rows, columns=["muid", "obis", "ts", "kwh"])
+    return frame.assign(
+        ts=pd.to_datetime(frame["ts"], utc=True),
+        quality="measured",
+        source_key="live.json",
+        source_etag="etag-1",
+    )
+
+
+@pytest.fixture
+def live_env(
+    warehouse_url: str, registry: Registry, users_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict:
+    """A deployment pinned to tenant `live` mid-day (above); returns its environment."""
+    tenant = registry.get("live")
+    with warehouse.transaction(warehouse_url) as conn:
+        analytics.prepare(conn, tenant)
+        warehouse.upsert_readings(conn, LIVE_SCHEMA, _live_readings())
+        for utc_day in (date(2023, 2, 5) + timedelta(days=n) for n in range(12)):
+            analytics.refresh_hourly_energy(conn, tenant, utc_day)
+            analytics.refresh_daily_energy(conn, tenant, utc_day)
+    _pin(monkeypatch, roles.reader_url(warehouse_url, LIVE_SCHEMA), users_file, "live")
+    return dict(os.environ)

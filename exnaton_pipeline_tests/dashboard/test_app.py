@@ -20,7 +20,15 @@ from streamlit.testing.v1 import AppTest
 import streamlit_app
 from exnaton_pipeline.lib import analytics, roles, warehouse
 from exnaton_pipeline_tests.conftest import free_port
-from exnaton_pipeline_tests.dashboard.conftest import HOUSE, PASSWORD, PV, SPARE
+from exnaton_pipeline_tests.dashboard.conftest import (
+    AEBI,
+    BRUNNER,
+    HOUSE,
+    PASSWORD,
+    PV,
+    SPARE,
+    TODAY,
+)
 from streamlit_app import data, figures
 from streamlit_app.periods import Period
 
@@ -223,7 +231,11 @@ def test_month_switches_with_previous_and_next(deployed_env) -> None:
     at = _choose(_run(), "month")
     assert at.date_input(key="period_anchor").value == date(2023, 2, 1)
     assert _metrics(at)["Consumption"] == ("318.0 kWh", "")  # as all data: 1 - 28 Feb
-    assert at.caption[0].value.startswith("No readings in the 28 days before to compare with.")
+    # the newest reading starts 28 Feb 11:45, so February is still in progress: the 28 days
+    # before it count up to the same point, 12:00 on their 28th day
+    assert at.caption[0].value.startswith(
+        "No readings in 4 – 31 Jan 2023 up to 12:00 to compare with."
+    )
     assert at.button(key="period_next").disabled  # February holds the newest day
     assert at.button(key="period_previous").disabled  # and the first
     _checked(at.radio(key="period_kind").set_value("week").run())
@@ -243,6 +255,81 @@ def test_all_data_to_custom_and_back(deployed_env) -> None:
     _choose(at, "all")
     assert at.date_input(key="period_range").value == (date(2023, 2, 1), date(2023, 2, 28))
     assert _metrics(at)["Consumption"] == ("318.0 kWh", "")
+
+
+# --- a period still in progress: like with like ---------------------------------------
+#
+# Tenant `live` (conftest): readings up to Thu 16 Feb 13:30 local, i.e. today up to 13:45.
+# On a weekday 00:00 - 13:45 holds 55 quarter hours, 27 of them (07:00 - 13:45) in the high
+# tariff (0.32 CHF/kWh) and 28 in the low (0.22); a whole weekday 52 high and 44 low.
+
+
+def _comparison(at: AppTest) -> str:
+    return next(c.value for c in at.caption if c.value.startswith(("Changes", "No readings")))
+
+
+def test_a_live_tenant_compares_today_with_yesterday_up_to_the_same_time(live_env) -> None:
+    at = _run()
+    assert at.sidebar.selectbox(key="meter_live").value == AEBI
+    assert at.radio(key="period_kind").value == "day"
+    assert at.date_input(key="period_anchor").value == TODAY
+    assert at.subheader[0].value == "Household Aebi · Thu 16 Feb 2023"
+    # today 55 x 0.2 = 11.0 kWh (high 5.4, low 5.6); yesterday to 13:45 55 x 0.1 = 5.5 kWh
+    # (high 2.7, low 2.8), not its whole 9.6 kWh
+    assert _metrics(at) == {
+        "Consumption": ("11.0 kWh", "+5.5 kWh (+100%)"),
+        "Feed-in": ("0.0 kWh", ""),
+        "Net cost": ("2.96 CHF", "+1.48 CHF (+100%)"),  # 1.728 + 1.232 against 1.48
+        "Cost high tariff": ("1.73 CHF", "+0.86 CHF (+100%)"),  # 5.4 x 0.32 against 2.7 x
+        "Cost low tariff": ("1.23 CHF", "+0.62 CHF (+100%)"),  # 5.6 x 0.22 against 2.8 x
+        "Feed-in credit": ("0.00 CHF", ""),
+    }
+    assert _comparison(at) == (
+        "Changes against 15 Feb 2023 up to 13:45, the same span as this period so far. "
+        "Tariff: high 0.32 CHF/kWh, low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh. Net cost = high "
+        "+ low tariff cost − feed-in credit."
+    )
+
+    # the PV household: 10:00 - 13:45 today 15 x 0.2 kWh, yesterday 15 x 0.1 (of its 2.4)
+    _checked(at.sidebar.selectbox(key="meter_live").set_value(BRUNNER).run())
+    metrics = _metrics(at)
+    assert metrics["Feed-in"] == ("3.0 kWh", "+1.5 kWh (+100%)")
+    assert metrics["Feed-in credit"] == ("0.30 CHF", "+0.15 CHF (+100%)")
+    assert metrics["Net cost"] == ("-0.30 CHF", "-0.15 CHF (-100%)")
+
+
+def test_a_week_in_progress_compares_with_the_same_days_and_time(live_env) -> None:
+    at = _choose(_run(), "week")
+    assert at.date_input(key="period_anchor").value == date(2023, 2, 13)
+    # Mon 13 - Thu 16 Feb 13:45: 3 x 96 x 0.1 + 11.0 = 39.8 kWh, high 3 x 52 x 0.1 + 5.4 =
+    # 21.0, low 3 x 44 x 0.1 + 5.6 = 18.8; Mon 6 - Thu 9 Feb 13:45 at 0.04 a quarter hour:
+    # (3 x 96 + 55) x 0.04 = 13.72 kWh, high 183 x 0.04 = 7.32, low 160 x 0.04 = 6.4
+    assert _metrics(at) == {
+        "Consumption": ("39.8 kWh", "+26.1 kWh (+190%)"),  # 26.08 / 13.72
+        "Feed-in": ("0.0 kWh", ""),
+        "Net cost": ("10.86 CHF", "+7.11 CHF (+189%)"),  # 10.856 against 3.7504
+        "Cost high tariff": ("6.72 CHF", "+4.38 CHF (+187%)"),  # 6.72 against 2.3424
+        "Cost low tariff": ("4.14 CHF", "+2.73 CHF (+194%)"),  # 4.136 against 1.408
+        "Feed-in credit": ("0.00 CHF", ""),
+    }
+    assert _comparison(at).startswith(
+        "Changes against 6 – 9 Feb 2023 up to 13:45, the same span as this period so far."
+    )
+
+
+def test_a_finished_period_of_a_live_tenant_compares_whole_periods(live_env) -> None:
+    at = _run()
+    _checked(at.button(key="period_previous").click().run())
+    # Wed 15 Feb against Tue 14 Feb: 96 x 0.1 kWh each
+    assert at.subheader[0].value == "Household Aebi · Wed 15 Feb 2023"
+    assert _metrics(at)["Consumption"] == ("9.6 kWh", "+0.0 kWh (+0%)")
+    assert _comparison(at).startswith("Changes against the day before (14 Feb 2023).")
+
+    _choose(at, "week")
+    _checked(at.button(key="period_previous").click().run())
+    # 6 - 12 Feb: 672 x 0.04 = 26.88 kWh; nothing in the week before it
+    assert _metrics(at)["Consumption"] == ("26.9 kWh", "")
+    assert _comparison(at).startswith("No readings in the 7 days before to compare with.")
 
 
 def test_a_period_without_readings_says_so(deployed_env) -> None:

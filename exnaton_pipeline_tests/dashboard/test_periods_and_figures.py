@@ -117,6 +117,64 @@ def test_default_period() -> None:
     ) == Period("day", date(2026, 11, 27), date(2026, 11, 27))
 
 
+ZURICH = ZoneInfo("Europe/Zurich")
+
+
+def _local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=ZURICH)
+
+
+def test_a_day_in_progress_is_compared_up_to_the_same_time() -> None:
+    today = periods.period_of("day", date(2026, 11, 27))
+    newest = _local(2026, 11, 27, 13, 30).astimezone(ZoneInfo("UTC"))  # covers 13:30-13:45
+    progress = periods.in_progress(today, newest, ZURICH)
+    assert progress.span == (_local(2026, 11, 27), _local(2026, 11, 27, 13, 45))
+    assert progress.previous_span == (_local(2026, 11, 26), _local(2026, 11, 26, 13, 45))
+    # the day's last interval (23:45) makes it finished; a reading outside it says nothing
+    assert periods.in_progress(today, _local(2026, 11, 27, 23, 45), ZURICH) is None
+    assert periods.in_progress(today, _local(2026, 11, 27, 23, 30), ZURICH) is not None
+    assert periods.in_progress(today, _local(2026, 11, 26, 13, 30), ZURICH) is None
+    assert periods.in_progress(today, _local(2026, 11, 28, 0, 0), ZURICH) is None
+    assert periods.in_progress(today, None, ZURICH) is None
+    everything = periods.all_data(date(2026, 11, 1), date(2026, 11, 27))
+    assert periods.in_progress(everything, newest, ZURICH) is None  # nothing before it
+
+
+def test_a_week_or_month_in_progress_is_compared_as_far_into_the_one_before() -> None:
+    week = periods.period_of("week", date(2026, 11, 26))  # Mon 23 - Sun 29 Nov
+    progress = periods.in_progress(week, _local(2026, 11, 26, 13, 30), ZURICH)
+    assert progress.span == (_local(2026, 11, 23), _local(2026, 11, 26, 13, 45))
+    assert progress.previous_span == (_local(2026, 11, 16), _local(2026, 11, 19, 13, 45))
+    # March against the 31 days before it (29 Jan - 28 Feb): 9 days and 6 hours in
+    march = periods.period_of("month", date(2026, 3, 10))
+    progress = periods.in_progress(march, _local(2026, 3, 10, 5, 45), ZURICH)
+    assert progress.previous_span == (_local(2026, 1, 29), _local(2026, 2, 7, 6, 0))
+
+
+def test_across_a_dst_change_the_wall_clock_is_kept() -> None:
+    # Sun 29 Mar 2026 lost 02:00-03:00: today to 13:45 is 12 h 45, yesterday's 13 h 45
+    today = periods.period_of("day", date(2026, 3, 29))
+    progress = periods.in_progress(today, _local(2026, 3, 29, 13, 30), ZURICH)
+
+    def hours(span: tuple[datetime, datetime]) -> float:
+        start, end = (moment.astimezone(ZoneInfo("UTC")) for moment in span)
+        return (end - start).total_seconds() / 3600
+
+    assert (hours(progress.span), hours(progress.previous_span)) == (12.75, 13.75)
+    assert progress.span[1].utcoffset().total_seconds() == 7200  # CEST after the change
+
+
+def test_span_labels() -> None:
+    assert periods.span_label(date(2026, 11, 26), _local(2026, 11, 26, 13, 45)) == (
+        "26 Nov 2026 up to 13:45"
+    )
+    assert periods.span_label(date(2026, 11, 16), _local(2026, 11, 19, 13, 45)) == (
+        "16 – 19 Nov 2026 up to 13:45"
+    )
+    # up to a midnight: whole days
+    assert periods.span_label(date(2026, 11, 16), _local(2026, 11, 19)) == "16 – 18 Nov 2026"
+
+
 def test_labels() -> None:
     assert periods.date_range_label(date(2022, 12, 28), date(2023, 1, 3)) == (
         "28 Dec 2022 – 3 Jan 2023"
@@ -159,6 +217,35 @@ def test_totals_price_the_bands_and_net_the_credit(registry) -> None:
     assert got.cost_low == pytest.approx(23 * 0.12)
     assert got.net_cost == pytest.approx(2.1 + 2.76 - 0.2)
     assert figures.totals(daily, periods.period_of("day", date(2023, 2, 9)), plan) is None
+
+
+def test_quarter_hours_are_split_and_credited_as_the_pipeline_does(registry) -> None:
+    plan = registry.get("nyc-coop").tariff  # high Mon-Fri 16:00-21:00 at 0.30, else 0.12
+    quarters = pd.DataFrame(
+        {
+            # Fri 10 Mar 2023 15:45 and 16:00 EST, Sat 11 Mar 16:00 EST
+            "ts": pd.to_datetime(
+                ["2023-03-10 20:45Z", "2023-03-10 21:00Z", "2023-03-11 21:00Z"], utc=True
+            ),
+            "import_kwh": [1.0, 2.0, 4.0],
+            "export_kwh": [None, 0.5, 1.5],  # no export reading in the first quarter hour
+        }
+    )
+    priced = figures.priced_quarter_hours(quarters, plan, ZoneInfo("America/New_York"))
+    assert list(priced["ht_kwh"]) == [0.0, 2.0, 0.0]
+    assert list(priced["nt_kwh"]) == [1.0, 0.0, 4.0]
+    assert list(priced["export_kwh"]) == [0.0, 0.5, 1.5]
+    assert list(priced["feed_in_credit"]) == pytest.approx([0.0, 0.025, 0.075])  # at 0.05
+    # summed with an hour of hourly_energy: 3 kWh of it high
+    hour = pd.DataFrame(
+        {"import_kwh": [5.0], "export_kwh": [1.0], "ht_kwh": [3.0], "nt_kwh": [2.0]}
+    ).assign(feed_in_credit=0.05)
+    got = figures.sum_totals([hour, priced], plan)
+    assert (got.consumption, got.feed_in) == (12.0, 3.0)
+    assert got.cost_high == pytest.approx(5 * 0.30)
+    assert got.cost_low == pytest.approx(7 * 0.12)
+    assert got.feed_in_credit == pytest.approx(0.15)
+    assert figures.sum_totals([hour.iloc[:0], priced.iloc[:0]], plan) is None
 
 
 def test_change_text() -> None:
