@@ -31,6 +31,17 @@ def cmd_db_url(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_stop(args: argparse.Namespace) -> int:
+    from exnaton_pipeline.lib import embedded_pg
+
+    datadir = database.embedded_datadir()
+    if embedded_pg.stop(datadir):
+        print(f"stopped the embedded PostgreSQL in {datadir}")
+    else:
+        print(f"no embedded PostgreSQL is running in {datadir}")
+    return 0
+
+
 def cmd_load_sample(args: argparse.Namespace) -> int:
     tenant = load_registry(settings.tenants_file()).get(args.tenant)
     source = open_source(settings.source_url(), _s3_client)
@@ -188,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="exnaton", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("db-url", help="print the effective warehouse URL").set_defaults(func=cmd_db_url)
+    sub.add_parser(
+        "db-stop", help="stop the embedded PostgreSQL of EXNATON_HOME (it outlives the demo)"
+    ).set_defaults(func=cmd_db_stop)
     p = sub.add_parser("load-sample", help="write the bundled real sample into the source")
     p.add_argument("--tenant", required=True)
     p.set_defaults(func=cmd_load_sample)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from exnaton_pipeline.lib import database, settings
+from exnaton_pipeline.lib import database, embedded_pg, settings
 from exnaton_pipeline.lib.runtime import prepare_dagster_home
 
 SAMPLE_TENANT = "demo"
@@ -74,10 +74,32 @@ def _step(title: str, argv: list[str]) -> None:
 
 
 def run() -> int:
-    """Prepare the data, start the services, wait for Ctrl-C; return the exit code."""
+    """Prepare the data, serve until Ctrl-C, stop what was started; return the exit code."""
+    # the embedded server, if this demo starts it, is stopped with everything else at the end
+    owns_database = settings.configured_database_url() is None and not embedded_pg.is_running(
+        database.embedded_datadir()
+    )
     os.environ["EXNATON_DATABASE_URL"] = database.warehouse_url()  # children share one server
-    prepare_dagster_home()
-    exnaton = _bin("exnaton")
+    try:
+        prepare_dagster_home()
+        _prepare_data(_bin("exnaton"))
+        _serve()
+    except subprocess.CalledProcessError as exc:
+        print(f"exnaton demo: step failed ({' '.join(exc.cmd[1:])}); see the output above")
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted.")
+        return 130
+    finally:
+        if owns_database and embedded_pg.stop(database.embedded_datadir()):
+            print("stopped the embedded PostgreSQL.")
+    return 0
+
+
+def _prepare_data(exnaton: str) -> None:
+    """The real sample and the live tenant's recent history, materialized."""
+    today = datetime.now(UTC).date()
+    live_start = (today - timedelta(days=LIVE_HISTORY_DAYS)).isoformat()
     _step("loading the bundled real sample", [exnaton, "load-sample", "--tenant", SAMPLE_TENANT])
     _step(
         "materializing its partitions",
@@ -92,7 +114,6 @@ def run() -> int:
             SAMPLE_DAYS[1],
         ],
     )
-    today = datetime.now(UTC).date()
     _step(
         f"writing {LIVE_HISTORY_DAYS} days of history for the live tenant",
         [exnaton, "generate", "--tenant", LIVE_TENANT, "--days", str(LIVE_HISTORY_DAYS)],
@@ -105,11 +126,15 @@ def run() -> int:
             "--tenant",
             LIVE_TENANT,
             "--start",
-            (today - timedelta(days=LIVE_HISTORY_DAYS)).isoformat(),
+            live_start,
             "--end",
             today.isoformat(),
         ],
     )
+
+
+def _serve() -> None:
+    """Run the services until Ctrl-C (or one of them exits), then stop them all."""
     os.environ.setdefault("EXNATON_DASHBOARD_AUTH", "none")  # local demo: tenant picker, no sign-in
     started: list[tuple[Service, subprocess.Popen]] = []
     stopping = False
@@ -124,12 +149,8 @@ def run() -> int:
         for service in services():
             # own process group: Ctrl-C reaches us once and we stop the children in order;
             # the repo root as working directory so streamlit finds .streamlit/config.toml
-            started.append(
-                (
-                    service,
-                    subprocess.Popen(service.argv, cwd=settings.REPO_ROOT, start_new_session=True),
-                )
-            )
+            proc = subprocess.Popen(service.argv, cwd=settings.REPO_ROOT, start_new_session=True)
+            started.append((service, proc))
         print("\nexnaton demo is running:")
         for service, _ in started:
             if service.url:
@@ -143,7 +164,6 @@ def run() -> int:
             time.sleep(0.5)
     finally:
         _terminate(started)
-    return 0
 
 
 def _terminate(started: list[tuple[Service, subprocess.Popen]]) -> None:

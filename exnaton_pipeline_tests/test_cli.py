@@ -91,6 +91,19 @@ def test_db_url_starts_the_embedded_server(home):
         server.cleanup()
 
 
+def test_db_stop_stops_the_embedded_server(home):
+    env = operator_env(home, None)
+    assert exnaton(env, "db-url").returncode == 0
+    done = exnaton(env, "db-stop")
+    assert (done.returncode, done.stdout) == (
+        0,
+        f"stopped the embedded PostgreSQL in {home / 'pg'}\n",
+    )
+    assert not (home / "pg" / "postmaster.pid").exists()
+    done = exnaton(env, "db-stop")
+    assert done.stdout == f"no embedded PostgreSQL is running in {home / 'pg'}\n"
+
+
 def test_load_sample_writes_one_object_per_meter_and_day(home):
     done = exnaton(
         operator_env(home, "postgresql+psycopg2://unused@/x"), "load-sample", "--tenant", "demo"

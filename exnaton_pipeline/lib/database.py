@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from exnaton_pipeline.lib import embedded_pg, settings
 
 WAREHOUSE_DB = "exnaton"
 DAGSTER_DB = "dagster"
 
 
+def embedded_datadir() -> Path:
+    """Data folder of the embedded server: `$EXNATON_HOME/pg`."""
+    return settings.exnaton_home() / "pg"
+
+
 def _embedded(database: str) -> str:
-    socket_dir = embedded_pg.start(settings.exnaton_home() / "pg")
+    socket_dir = embedded_pg.start(embedded_datadir())
     embedded_pg.ensure_database(socket_dir, database)
     return embedded_pg.url(socket_dir, database)
 
