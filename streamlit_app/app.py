@@ -196,13 +196,13 @@ def _dashboard(tenant: Tenant, url: str) -> None:
             f"from {first:%-d %b %Y} to {last:%-d %b %Y}."
         )
     else:
-        notice = figures.completeness(daily, period, first, last).notice()
+        newest = meter["newest_reading"]
+        newest = None if pd.isna(newest) else newest.to_pydatetime()
+        so_far = _day_so_far(url, tenant, muid, period, newest)
+        notice = figures.completeness(daily, period, first, last, so_far).notice()
         if notice:
             st.warning(notice)
-        newest = meter["newest_reading"]
-        progress = periods.in_progress(
-            period, None if pd.isna(newest) else newest.to_pydatetime(), tenant.zone
-        )
+        progress = periods.in_progress(period, newest, tenant.zone)
         if progress is None:
             before = figures.totals(daily, previous, tenant.tariff) if previous else None
         else:  # like with like: both periods up to the same point
@@ -213,6 +213,19 @@ def _dashboard(tenant: Tenant, url: str) -> None:
         _energy_over_time(url, tenant, muid, meter["registers"], period, daily)
     _typical_week(url, tenant, muid, meter["registers"])
     _insight_list(url, tenant, muid)
+
+
+def _day_so_far(
+    url: str, tenant: Tenant, muid: str, period: Period, newest: datetime | None
+) -> figures.DaySoFar | None:
+    """The day in progress, when `period` holds it, judged by its quarter hours up to the
+    newest reading (read for exactly that span, not taken from its daily row, which may be
+    cached from a few minutes before or after that reading)."""
+    span = periods.day_in_progress(newest, tenant.zone)
+    if span is None or not period.contains(span[0].date()):
+        return None
+    start, end = (moment.astimezone(UTC) for moment in span)
+    return figures.day_so_far(span, _quarter_hours(url, tenant.schema, muid, start, end))
 
 
 def _span_totals(
