@@ -29,6 +29,7 @@ _catalogue = _cached(data.load_catalogue)
 _daily = _cached(data.load_daily)
 _hourly = _cached(data.load_hourly)
 _quarter_hours = _cached(data.load_quarter_hours)
+_span = _cached(data.load_span)
 _profile = _cached(data.load_profile)
 _insights = _cached(data.load_insights)
 
@@ -231,15 +232,12 @@ def _day_so_far(
 def _span_totals(
     url: str, tenant: Tenant, muid: str, span: tuple[datetime, datetime]
 ) -> figures.Totals | None:
-    """The meter's figures for the local instants [start, end): its whole local hours from
-    hourly_energy, and the quarter hours of a last, partial hour from meter_readings, priced
-    by their tariff slots as the pipeline prices the hours."""
-    start, end = (moment.astimezone(UTC) for moment in span)
-    # the local hour the span ends in (not the UTC hour: half-hour time zones)
-    hour = span[1].replace(minute=0, second=0, microsecond=0).astimezone(UTC)
-    parts = [_hourly(url, tenant.schema, muid, start, hour)]
-    if hour < end:
-        quarters = _quarter_hours(url, tenant.schema, muid, hour, end)
+    """The meter's figures for the local instants [start, end): its whole local hours, and the
+    quarter hours of a last, partial hour priced by their tariff slots as the pipeline prices
+    the hours."""
+    hourly, quarters = _span(url, tenant.schema, muid, span)
+    parts = [hourly]
+    if quarters is not None:
         parts.append(figures.priced_quarter_hours(quarters, tenant.tariff, tenant.zone))
     return figures.sum_totals(parts, tenant.tariff)
 
