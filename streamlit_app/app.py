@@ -29,6 +29,7 @@ _catalogue = _cached(data.load_catalogue)
 _daily = _cached(data.load_daily)
 _hourly = _cached(data.load_hourly)
 _quarter_hours = _cached(data.load_quarter_hours)
+_span = _cached(data.load_span)
 _profile = _cached(data.load_profile)
 _insights = _cached(data.load_insights)
 
@@ -196,13 +197,13 @@ def _dashboard(tenant: Tenant, url: str) -> None:
             f"from {first:%-d %b %Y} to {last:%-d %b %Y}."
         )
     else:
-        notice = figures.completeness(daily, period, first, last).notice()
+        newest = meter["newest_reading"]
+        newest = None if pd.isna(newest) else newest.to_pydatetime()
+        so_far = _day_so_far(url, tenant, muid, period, newest)
+        notice = figures.completeness(daily, period, first, last, so_far).notice()
         if notice:
             st.warning(notice)
-        newest = meter["newest_reading"]
-        progress = periods.in_progress(
-            period, None if pd.isna(newest) else newest.to_pydatetime(), tenant.zone
-        )
+        progress = periods.in_progress(period, newest, tenant.zone)
         if progress is None:
             before = figures.totals(daily, previous, tenant.tariff) if previous else None
         else:  # like with like: both periods up to the same point
@@ -215,18 +216,28 @@ def _dashboard(tenant: Tenant, url: str) -> None:
     _insight_list(url, tenant, muid)
 
 
+def _day_so_far(
+    url: str, tenant: Tenant, muid: str, period: Period, newest: datetime | None
+) -> figures.DaySoFar | None:
+    """The day in progress, when `period` holds it, judged by its quarter hours up to the
+    newest reading (read for exactly that span, not taken from its daily row, which may be
+    cached from a few minutes before or after that reading)."""
+    span = periods.day_in_progress(newest, tenant.zone)
+    if span is None or not period.contains(span[0].date()):
+        return None
+    start, end = (moment.astimezone(UTC) for moment in span)
+    return figures.day_so_far(span, _quarter_hours(url, tenant.schema, muid, start, end))
+
+
 def _span_totals(
     url: str, tenant: Tenant, muid: str, span: tuple[datetime, datetime]
 ) -> figures.Totals | None:
-    """The meter's figures for the local instants [start, end): its whole local hours from
-    hourly_energy, and the quarter hours of a last, partial hour from meter_readings, priced
-    by their tariff slots as the pipeline prices the hours."""
-    start, end = (moment.astimezone(UTC) for moment in span)
-    # the local hour the span ends in (not the UTC hour: half-hour time zones)
-    hour = span[1].replace(minute=0, second=0, microsecond=0).astimezone(UTC)
-    parts = [_hourly(url, tenant.schema, muid, start, hour)]
-    if hour < end:
-        quarters = _quarter_hours(url, tenant.schema, muid, hour, end)
+    """The meter's figures for the local instants [start, end): its whole local hours, and the
+    quarter hours of a last, partial hour priced by their tariff slots as the pipeline prices
+    the hours."""
+    hourly, quarters = _span(url, tenant.schema, muid, span)
+    parts = [hourly]
+    if quarters is not None:
         parts.append(figures.priced_quarter_hours(quarters, tenant.tariff, tenant.zone))
     return figures.sum_totals(parts, tenant.tariff)
 

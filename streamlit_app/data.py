@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
@@ -264,6 +264,19 @@ def load_quarter_hours(
     )
     with _connect(url, schema) as conn:
         return _utc(_frame(conn, statement), "ts")
+
+
+def load_span(
+    url: str, schema: str, muid: str, span: tuple[datetime, datetime]
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """One meter's energy over the local instants [start, end) (e.g. today 00:00-13:45): the
+    hourly_energy rows of its whole local hours, and the 15-minute rows (load_quarter_hours)
+    of a last, partial hour, at most three; None when the span ends on the hour."""
+    start, end = (moment.astimezone(UTC) for moment in span)
+    # the local hour the span ends in (not the UTC hour: half-hour time zones)
+    hour = span[1].replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    hourly = load_hourly(url, schema, muid, start, hour)
+    return hourly, load_quarter_hours(url, schema, muid, hour, end) if hour < end else None
 
 
 def load_profile(url: str, schema: str, muid: str) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -16,7 +16,7 @@ import pandas as pd
 from exnaton_pipeline.lib.tariffs import TariffPlan
 from exnaton_pipeline.lib.tenants import Tenant
 from streamlit_app.data import EXPORT, IMPORT
-from streamlit_app.periods import Period, date_range_label
+from streamlit_app.periods import READING_INTERVAL, Period, date_range_label
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 REGISTER_NAMES = {IMPORT: "Consumption", EXPORT: "Feed-in"}
@@ -118,15 +118,43 @@ def meter_names(tenant: Tenant, meters: dict[str, tuple[str, ...]]) -> dict[str,
 
 
 @dataclass(frozen=True)
+class DaySoFar:
+    """The local day still in progress: readings up to `until` (local), and `missing` quarter
+    hours before it without a reading."""
+
+    day: date
+    until: datetime
+    missing: int
+
+
+def day_so_far(span: tuple[datetime, datetime], quarters: pd.DataFrame) -> DaySoFar:
+    """Judge the local day in progress `span` ([midnight, end of the newest reading), from
+    `periods.day_in_progress`) by `quarters`, its 15-minute rows (`load_quarter_hours`): it
+    expects one per quarter hour up to the newest reading, counted in UTC so that the day of
+    a DST change has one hour less or more before the same wall-clock time."""
+    start, end = (moment.astimezone(UTC) for moment in span)
+    expected = (end - start) // READING_INTERVAL
+    return DaySoFar(span[0].date(), span[1], expected - len(quarters))
+
+
+@dataclass(frozen=True)
 class Completeness:
     missing: list[date]  # days of the period within the meter's data range without any row
-    incomplete: list[date]  # days with fewer 15-minute readings than the day has
+    incomplete: list[date]  # finished days with fewer 15-minute readings than the day has
+    so_far: DaySoFar | None = None  # the day in progress, when the period holds it
 
     def notice(self) -> str | None:
         parts = []
         if self.incomplete:
             count, days = _days_text(len(self.incomplete)), day_list(self.incomplete)
             parts.append(f"{count} with missing readings ({days})")
+        if self.so_far is not None and self.so_far.missing > 0:
+            count = self.so_far.missing
+            parts.append(
+                f"{date_range_label(self.so_far.day, self.so_far.day)} so far (readings up to "
+                f"{self.so_far.until:%H:%M}): {count} quarter "
+                f"{'hour' if count == 1 else 'hours'} without a reading"
+            )
         if self.missing:
             parts.append(
                 f"{_days_text(len(self.missing))} without any reading ({day_list(self.missing)})"
@@ -144,16 +172,24 @@ def _days_text(n: int) -> str:
     return f"{n} day" if n == 1 else f"{n} days"
 
 
-def completeness(daily: pd.DataFrame, period: Period, first: date, last: date) -> Completeness:
+def completeness(
+    daily: pd.DataFrame, period: Period, first: date, last: date, so_far: DaySoFar | None = None
+) -> Completeness:
+    """Days of `period` with missing readings (`daily_energy.complete` false) or none at all.
+
+    The day in progress (`so_far`, e.g. today up to 13:45; given when the period holds it) is
+    not over, so it is not judged by the whole day's quarter hours but by those up to its
+    newest reading.
+    """
     present = set(daily["day"])
     incomplete = sorted(
         day
         for day, complete in zip(daily["day"], daily["complete"], strict=True)
-        if not complete and period.contains(day)
+        if not complete and period.contains(day) and (so_far is None or day != so_far.day)
     )
     start, end = max(period.start, first), min(period.end, last)
     span = [start + timedelta(days=n) for n in range((end - start).days + 1)]
-    return Completeness([d for d in span if d not in present], incomplete)
+    return Completeness([d for d in span if d not in present], incomplete, so_far)
 
 
 def day_list(days: list[date]) -> str:

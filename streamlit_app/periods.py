@@ -97,6 +97,19 @@ def in_progress(period: Period, newest_reading: datetime | None, zone: ZoneInfo)
     )
 
 
+def day_in_progress(
+    newest_reading: datetime | None, zone: ZoneInfo
+) -> tuple[datetime, datetime] | None:
+    """[local midnight, end of the newest reading) of the local day that holds the meter's
+    newest reading while that day is in progress (today 00:00-13:45); None once the newest
+    reading is its day's last interval, or without readings."""
+    if newest_reading is None:
+        return None
+    day = period_of("day", newest_reading.astimezone(zone).date())
+    progress = in_progress(day, newest_reading, zone)
+    return None if progress is None else progress.span
+
+
 def span_label(start: date, end: datetime) -> str:
     """Local days from `start` up to the instant `end`: '15 Feb 2023 up to 13:45',
     '6 – 9 Feb 2023 up to 13:45', or '6 – 8 Feb 2023' when `end` is a midnight."""

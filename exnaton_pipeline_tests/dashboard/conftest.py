@@ -278,3 +278,21 @@ def live_env(
             analytics.refresh_daily_energy(conn, tenant, utc_day)
     _pin(monkeypatch, roles.reader_url(warehouse_url, LIVE_SCHEMA), users_file, "live")
     return dict(os.environ)
+
+
+def remove_live_readings(url: str, tenant: Tenant, muid: str, *local_starts: datetime) -> None:
+    """Delete the meter's readings of tenant `live` that start at these local times, then let
+    the pipeline's refresh functions recompute the UTC days they fall in."""
+    starts = [moment.astimezone(ZoneInfo("UTC")) for moment in local_starts]
+    with warehouse.transaction(url) as conn:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DELETE FROM {}.meter_readings WHERE muid = %s AND ts = ANY(%s)").format(
+                    sql.Identifier(LIVE_SCHEMA)
+                ),
+                (muid, starts),
+            )
+            assert cur.rowcount == len(starts)
+        for utc_day in sorted({moment.date() for moment in starts}):
+            analytics.refresh_hourly_energy(conn, tenant, utc_day)
+            analytics.refresh_daily_energy(conn, tenant, utc_day)

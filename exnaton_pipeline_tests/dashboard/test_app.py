@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,8 @@ from exnaton_pipeline_tests.dashboard.conftest import (
     PV,
     SPARE,
     TODAY,
+    ZONE,
+    remove_live_readings,
 )
 from streamlit_app import data, figures
 from streamlit_app.periods import Period
@@ -150,9 +152,11 @@ def test_signed_in_opens_on_all_data_of_a_short_history(deployed_env) -> None:
         "low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh. Net cost = high + low tariff cost − "
         "feed-in credit."
     ) in [c.value for c in at.caption]
+    # 28 Feb holds the newest reading (11:45), not its last interval: a day in progress, with
+    # all 48 quarter hours up to 12:00, so it is not listed
     assert [w.value for w in at.warning] == [
-        "Incomplete data: 1 day with missing readings (28 Feb 2023); 8 days without any "
-        "reading (20 – 27 Feb 2023). The figures cover the readings that arrived."
+        "Incomplete data: 8 days without any reading (20 – 27 Feb 2023). The figures cover "
+        "the readings that arrived."
     ]
     energy = _charts(at)["energy_chart"]
     assert at.radio(key="resolution").value == "auto"  # 28 days: daily
@@ -330,6 +334,50 @@ def test_a_finished_period_of_a_live_tenant_compares_whole_periods(live_env) -> 
     # 6 - 12 Feb: 672 x 0.04 = 26.88 kWh; nothing in the week before it
     assert _metrics(at)["Consumption"] == ("26.9 kWh", "")
     assert _comparison(at).startswith("No readings in the 7 days before to compare with.")
+
+
+def test_the_day_in_progress_is_not_reported_as_missing_readings(live_env) -> None:
+    # today has all 55 quarter hours up to 13:45 and every earlier day all 96
+    at = _run()
+    assert at.date_input(key="period_anchor").value == TODAY
+    assert not at.warning
+    _choose(at, "week")  # Mon 13 - Sun 19 Feb, today included
+    assert not at.warning
+    _choose(at, "all")  # 6 - 16 Feb
+    assert not at.warning
+
+
+def test_a_gap_before_the_newest_reading_of_today_is_reported(
+    live_env, warehouse_url, registry
+) -> None:
+    remove_live_readings(
+        warehouse_url,
+        registry.get("live"),
+        AEBI,
+        datetime(2023, 2, 16, 10, 0, tzinfo=ZONE),  # today, before the cut
+        datetime(2023, 2, 14, 9, 0, tzinfo=ZONE),  # an earlier day
+        datetime(2023, 2, 14, 9, 15, tzinfo=ZONE),
+    )
+    at = _run()
+    # today 54 x 0.2 = 10.8 kWh against 55 x 0.1 yesterday up to 13:45
+    assert _metrics(at)["Consumption"] == ("10.8 kWh", "+5.3 kWh (+96%)")
+    assert [w.value for w in at.warning] == [
+        "Incomplete data: 16 Feb 2023 so far (readings up to 13:45): 1 quarter hour without "
+        "a reading. The figures cover the readings that arrived."
+    ]
+    _choose(at, "week")
+    assert [w.value for w in at.warning] == [
+        "Incomplete data: 1 day with missing readings (14 Feb 2023); 16 Feb 2023 so far "
+        "(readings up to 13:45): 1 quarter hour without a reading. The figures cover the "
+        "readings that arrived."
+    ]
+    _checked(at.button(key="period_previous").click().run())  # 6 - 12 Feb: complete
+    assert not at.warning
+
+    # the PV household's readings are all there
+    _checked(at.sidebar.selectbox(key="meter_live").set_value(BRUNNER).run())
+    _choose(at, "day", TODAY)
+    assert not at.warning
 
 
 def test_a_period_without_readings_says_so(deployed_env) -> None:
@@ -533,9 +581,10 @@ def test_real_sample_shows_the_independently_verified_figures(real_sample_reader
         "Cost low tariff": ("13.56 CHF", ""),  # 61.6319 x 0.22
         "Feed-in credit": ("0.00 CHF", ""),
     }
-    # the file starts at 01:00 local on 1 Feb and ends at 00:45 local on 1 Mar
+    # the file starts at 01:00 local on 1 Feb and ends at 00:45 local on 1 Mar: 1 Mar is the
+    # day in progress, with all 4 quarter hours up to 01:00
     assert [w.value for w in at.warning] == [
-        "Incomplete data: 2 days with missing readings (1 Feb 2023, 1 Mar 2023). "
+        "Incomplete data: 1 day with missing readings (1 Feb 2023). "
         "The figures cover the readings that arrived."
     ]
     energy = _charts(at)["energy_chart"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -164,6 +164,41 @@ def test_across_a_dst_change_the_wall_clock_is_kept() -> None:
     assert progress.span[1].utcoffset().total_seconds() == 7200  # CEST after the change
 
 
+def test_the_day_in_progress_is_the_newest_readings_day_up_to_its_end() -> None:
+    newest = _local(2026, 11, 27, 13, 30).astimezone(ZoneInfo("UTC"))
+    assert periods.day_in_progress(newest, ZURICH) == (
+        _local(2026, 11, 27),
+        _local(2026, 11, 27, 13, 45),
+    )
+    # 23:45 is the day's last interval: the day is over
+    assert periods.day_in_progress(_local(2026, 11, 27, 23, 45), ZURICH) is None
+    assert periods.day_in_progress(None, ZURICH) is None
+
+
+def _quarters(count: int) -> pd.DataFrame:
+    """`count` 15-minute rows; day_so_far only counts them."""
+    ts = pd.date_range("2026-01-01", periods=count, freq="15min", tz="UTC")
+    return pd.DataFrame({"ts": ts, "import_kwh": 0.1, "export_kwh": 0.0})
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (date(2026, 11, 27), 55),  # 00:00 - 13:45: 13 h 45
+        (date(2026, 3, 29), 51),  # clocks went from 02:00 to 03:00: 12 h 45
+        (date(2026, 10, 25), 59),  # 02:00 - 03:00 came twice: 14 h 45
+    ],
+)
+def test_a_day_so_far_expects_its_quarter_hours_up_to_the_newest_reading(
+    day: date, expected: int
+) -> None:
+    newest = datetime.combine(day, time(13, 30), tzinfo=ZURICH).astimezone(ZoneInfo("UTC"))
+    span = periods.day_in_progress(newest, ZURICH)
+    assert figures.day_so_far(span, _quarters(expected)).missing == 0
+    so_far = figures.day_so_far(span, _quarters(expected - 3))
+    assert so_far == figures.DaySoFar(day, _local(day.year, day.month, day.day, 13, 45), 3)
+
+
 def test_span_labels() -> None:
     assert periods.span_label(date(2026, 11, 26), _local(2026, 11, 26, 13, 45)) == (
         "26 Nov 2026 up to 13:45"
@@ -270,6 +305,30 @@ def test_completeness_lists_incomplete_and_missing_days() -> None:
     assert result.notice() == (
         "Incomplete data: 1 day with missing readings (1 Feb 2023); 2 days without any "
         "reading (3 – 4 Feb 2023). The figures cover the readings that arrived."
+    )
+
+
+def test_completeness_judges_the_day_in_progress_up_to_its_newest_reading() -> None:
+    daily = pd.DataFrame(
+        {"day": [date(2023, 2, d) for d in (13, 14, 15, 16)], "complete": [True, False] * 2}
+    )
+    week = Period("week", date(2023, 2, 13), date(2023, 2, 19))
+    until = datetime(2023, 2, 16, 13, 45, tzinfo=ZURICH)
+    # 16 Feb holds 55 of its 96 quarter hours, but all of those up to 13:45
+    whole = figures.DaySoFar(date(2023, 2, 16), until, missing=0)
+    result = figures.completeness(daily, week, date(2023, 2, 13), date(2023, 2, 16), whole)
+    assert result.incomplete == [date(2023, 2, 14)]  # days before it keep the daily rule
+    assert result.notice() == (
+        "Incomplete data: 1 day with missing readings (14 Feb 2023). The figures cover the "
+        "readings that arrived."
+    )
+    gaps = figures.DaySoFar(date(2023, 2, 16), until, missing=2)
+    assert figures.completeness(
+        daily.iloc[2:], week, date(2023, 2, 13), date(2023, 2, 16), gaps
+    ).notice() == (
+        "Incomplete data: 16 Feb 2023 so far (readings up to 13:45): 2 quarter hours without "
+        "a reading; 2 days without any reading (13 – 14 Feb 2023). The figures cover the "
+        "readings that arrived."
     )
 
 
