@@ -221,7 +221,10 @@ def _day_so_far(
 ) -> figures.DaySoFar | None:
     """The day in progress, when `period` holds it, judged by its quarter hours up to the
     newest reading (read for exactly that span, not taken from its daily row, which may be
-    cached from a few minutes before or after that reading)."""
+    cached from a few minutes before or after that reading). Only a live tenant has one: a
+    historical tenant's last partial day is over, and its missing readings are missing."""
+    if not tenant.live:
+        return None
     span = periods.day_in_progress(newest, tenant.zone)
     if span is None or not period.contains(span[0].date()):
         return None

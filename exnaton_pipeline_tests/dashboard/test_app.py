@@ -155,8 +155,8 @@ def test_signed_in_opens_on_all_data_of_a_short_history(deployed_env) -> None:
     # 28 Feb holds the newest reading (11:45), not its last interval: a day in progress, with
     # all 48 quarter hours up to 12:00, so it is not listed
     assert [w.value for w in at.warning] == [
-        "Incomplete data: 8 days without any reading (20 – 27 Feb 2023). The figures cover "
-        "the readings that arrived."
+        "Incomplete data: 1 day with missing readings (28 Feb 2023); 8 days without any "
+        "reading (20 – 27 Feb 2023). The figures cover the readings that arrived."
     ]
     energy = _charts(at)["energy_chart"]
     assert at.radio(key="resolution").value == "auto"  # 28 days: daily
@@ -582,9 +582,9 @@ def test_real_sample_shows_the_independently_verified_figures(real_sample_reader
         "Feed-in credit": ("0.00 CHF", ""),
     }
     # the file starts at 01:00 local on 1 Feb and ends at 00:45 local on 1 Mar: 1 Mar is the
-    # day in progress, with all 4 quarter hours up to 01:00
+    # a historical tenant's last partial day is over: its missing readings are missing
     assert [w.value for w in at.warning] == [
-        "Incomplete data: 1 day with missing readings (1 Feb 2023). "
+        "Incomplete data: 2 days with missing readings (1 Feb 2023, 1 Mar 2023). "
         "The figures cover the readings that arrived."
     ]
     energy = _charts(at)["energy_chart"]
