@@ -36,8 +36,11 @@ RULES: dict[str, str] = {
 }
 
 
-def readings_schema(day: date | None = None) -> pa.DataFrameSchema:
-    """Schema of validated readings; with `day`, timestamps must fall in that UTC day."""
+def readings_schema(day: date | None = None, unique: bool = True) -> pa.DataFrameSchema:
+    """Schema of validated readings; with `day`, timestamps must fall in that UTC day.
+
+    `unique=False` leaves out the duplicate-key rule, for judging each row on its own.
+    """
     # ignore_na=False: pandera lets nulls pass a check by default, but an unparseable
     # timestamp (NaT) or a NaN value must fail its rule, not slip through to the database
     ts_checks = [
@@ -90,7 +93,7 @@ def readings_schema(day: date | None = None) -> pa.DataFrameSchema:
                 str, pa.Check(lambda s: s.isin(QUALITIES), name="known_quality"), nullable=True
             ),
         },
-        unique=KEY,
+        unique=KEY if unique else None,
         report_duplicates="exclude_last",
         name="meter_readings",
     )
@@ -115,7 +118,9 @@ def split_valid(batch: pd.DataFrame, day: date | None = None) -> tuple[pd.DataFr
     frame["quality"] = frame["quality"].where(frame["quality"].notna(), None)
     frame.loc[frame["quality"].isna(), "quality"] = "__missing__"
     try:
-        readings_schema(day).validate(frame, lazy=True)
+        # row rules first; duplicates are judged among the rows that pass them (below), so a
+        # broken later delivery does not push out the good reading it would have superseded
+        readings_schema(day, unique=False).validate(frame, lazy=True)
         failures = pd.DataFrame(columns=["index", "check"])
     except SchemaErrors as exc:
         failures = exc.failure_cases[["index", "check", "column", "failure_case"]]
@@ -130,6 +135,11 @@ def split_valid(batch: pd.DataFrame, day: date | None = None) -> tuple[pd.DataFr
         found = reasons.setdefault(int(row.index), [])
         if rule not in (seen for seen, _ in found):
             found.append((rule, _message(rule, value)))
+
+    passing = frame.loc[~frame.index.isin(list(reasons))]
+    superseded = passing.index[passing.duplicated(KEY, keep="last")]
+    for index in superseded:
+        reasons[int(index)] = [("unique_reading", RULES["unique_reading"])]
 
     bad = frame.index.isin(list(reasons))
     rejected = frame.loc[bad].copy()

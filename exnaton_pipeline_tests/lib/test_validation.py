@@ -124,6 +124,15 @@ def test_duplicate_reading_keeps_the_later_delivery():
     )
 
 
+def test_a_broken_later_delivery_does_not_push_out_the_good_reading():
+    good = record("2023-02-01T06:00:00Z", {IMPORT: 0.1})
+    broken = record("2023-02-01T06:00:00Z", {IMPORT: -0.2})
+    valid, rejected = split(good, broken)
+    assert valid["kwh"].tolist() == [0.1]  # the only valid delivery of that reading
+    assert rejected["record_index"].tolist() == [1]
+    assert rejected["rule"].tolist() == ["non_negative_kwh"]
+
+
 def test_same_instant_of_another_register_is_no_duplicate():
     valid, rejected = split(record(values={IMPORT: 0.1, EXPORT: 0.2}))
     assert rejected.empty
