@@ -69,9 +69,7 @@ def test_every_tick_of_a_day_has_its_own_run_keys():
     first = evaluate(datetime(2024, 1, 17, 12, 0, tzinfo=UTC))
     second = evaluate(datetime(2024, 1, 17, 12, 15, tzinfo=UTC))
     # midday: each of the five test tenants is due for today's UTC day only
-    today = sorted(
-        f"2024-01-17|{t}" for t in ("alpine", "demo", "live", "nyc-coop", "valley")
-    )
+    today = sorted(f"2024-01-17|{t}" for t in ("alpine", "demo", "live", "nyc-coop", "valley"))
     assert sorted(str(r.partition_key) for r in first) == today
     assert sorted(str(r.partition_key) for r in second) == today
     assert {r.run_key for r in first} == {f"{key}@2024-01-17T12:00Z" for key in today}
