@@ -581,8 +581,8 @@ def test_real_sample_shows_the_independently_verified_figures(real_sample_reader
         "Cost low tariff": ("13.56 CHF", ""),  # 61.6319 x 0.22
         "Feed-in credit": ("0.00 CHF", ""),
     }
-    # the file starts at 01:00 local on 1 Feb and ends at 00:45 local on 1 Mar: 1 Mar is the
-    # a historical tenant's last partial day is over: its missing readings are missing
+    # the file starts at 01:00 local on 1 Feb and ends at 00:45 local on 1 Mar: demo is a
+    # historical tenant, so its last partial day is over and its missing readings are missing
     assert [w.value for w in at.warning] == [
         "Incomplete data: 2 days with missing readings (1 Feb 2023, 1 Mar 2023). "
         "The figures cover the readings that arrived."

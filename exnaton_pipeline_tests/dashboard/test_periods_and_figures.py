@@ -132,7 +132,11 @@ def test_a_day_in_progress_is_compared_up_to_the_same_time() -> None:
     assert progress.previous_span == (_local(2026, 11, 26), _local(2026, 11, 26, 13, 45))
     # the day's last interval (23:45) makes it finished; a reading outside it says nothing
     assert periods.in_progress(today, _local(2026, 11, 27, 23, 45), ZURICH) is None
-    assert periods.in_progress(today, _local(2026, 11, 27, 23, 30), ZURICH) is not None
+    # 23:30 covers 23:30-23:45: the day has reached 23:45, the day before is cut there too
+    assert periods.in_progress(today, _local(2026, 11, 27, 23, 30), ZURICH) == periods.Progress(
+        span=(_local(2026, 11, 27), _local(2026, 11, 27, 23, 45)),
+        previous_span=(_local(2026, 11, 26), _local(2026, 11, 26, 23, 45)),
+    )
     assert periods.in_progress(today, _local(2026, 11, 26, 13, 30), ZURICH) is None
     assert periods.in_progress(today, _local(2026, 11, 28, 0, 0), ZURICH) is None
     assert periods.in_progress(today, None, ZURICH) is None

@@ -39,6 +39,7 @@ def test_every_asset_has_description_group_kinds_and_owners():
 
 def test_every_check_is_described_and_judges_meter_readings():
     graph = defs.get_repository_def().asset_graph
+    assert {key.asset_key for key in graph.asset_check_keys} == {dg.AssetKey("meter_readings")}
     for key in graph.asset_check_keys:
         check = graph.get(key)
         assert check.description, f"{key.name}: no description"

@@ -68,8 +68,12 @@ def test_tick_requests_expected_partitions(tick_text, registry):
 def test_every_tick_of_a_day_has_its_own_run_keys():
     first = evaluate(datetime(2024, 1, 17, 12, 0, tzinfo=UTC))
     second = evaluate(datetime(2024, 1, 17, 12, 15, tzinfo=UTC))
-    assert [r.partition_key for r in first] == [r.partition_key for r in second]
-    assert not {r.run_key for r in first} & {r.run_key for r in second}
+    # midday: each of the five test tenants is due for today's UTC day only
+    today = sorted(f"2024-01-17|{t}" for t in ("alpine", "demo", "live", "nyc-coop", "valley"))
+    assert sorted(str(r.partition_key) for r in first) == today
+    assert sorted(str(r.partition_key) for r in second) == today
+    assert {r.run_key for r in first} == {f"{key}@2024-01-17T12:00Z" for key in today}
+    assert {r.run_key for r in second} == {f"{key}@2024-01-17T12:15Z" for key in today}
 
 
 def test_schedule_targets_meter_data_job_every_15_minutes():

@@ -261,6 +261,9 @@ def test_one_muid_with_import_and_export_is_its_own_installation(month):
 
 def test_messages_are_sentences_and_never_say_reactive(month):
     _, found = month
+    # all three meters have insights, A the nine kinds listed in test_consumption_insights
+    assert {muid for muid, _ in found} == {A, B, C}
+    assert sum(muid == A for muid, _ in found) == 9
     for row in found.values():
         assert row["message"].endswith(".")
         assert any(ch.isdigit() for ch in row["message"])

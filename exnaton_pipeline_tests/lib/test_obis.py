@@ -14,7 +14,11 @@ def test_import_code_decodes_to_active_import():
 def test_export_and_reactive_registers():
     assert decode("0100021D00FF").register == "active_export"
     assert decode("0100031D00FF").register == "reactive_import"
-    assert decode("0100041D00FF").unit == "kvarh"
+    # OBIS C=4 is reactive energy export (-R), measured in kvarh (IEC 62056-61)
+    assert (decode("0100041D00FF").register, decode("0100041D00FF").unit) == (
+        "reactive_export",
+        "kvarh",
+    )
 
 
 def test_lower_case_key_is_kept_upper_case():

@@ -74,7 +74,7 @@ def test_bad_tenant_ids_are_refused(tenant_id):
 def test_schema_name_maps_dashes_to_underscores():
     assert schema_name("nyc-coop") == "tenant_nyc_coop"
     assert schema_name("demo") == "tenant_demo"
-    with pytest.raises(RegistryError):
+    with pytest.raises(RegistryError, match="invalid tenant id 'Bad'"):
         schema_name("Bad")
 
 
