@@ -47,8 +47,7 @@ PV_EVERY = 5  # every fifth meter also exports (a PV installation)
 
 # 15-minute readings for local days first .. end - 1: import for every meter, export (a PV
 # curve over the local day) for every PV_EVERY-th one.
-_READINGS = (
-    """INSERT INTO {s}.meter_readings
+_READINGS = """INSERT INTO {s}.meter_readings
         (muid, obis, register, ts, kwh, quality, source_key, source_etag)
     SELECT m.muid, r.obis, r.register, t.ts,
         CASE WHEN r.register = 'active_import' THEN 0.02 + 0.3 * random()
@@ -63,12 +62,9 @@ _READINGS = (
                                %(end)s::timestamp AT TIME ZONE %(tz)s
                                    - interval '15 minutes',
                                interval '15 minutes') t(ts)
-    WHERE (r.register = 'active_import' OR m.n %% """
-    + str(PV_EVERY)
-    + """ = 0)
+    WHERE (r.register = 'active_import' OR m.n %% %(pv_every)s = 0)
         -- meter 1 was taken out of service half-way: the worst case for "newest"
         AND NOT (m.n = 1 AND t.ts >= %(first)s::date + %(days)s / 2)"""
-)
 
 # One manifest entry per meter and day, written an hour after the day ended.
 _MANIFEST = """INSERT INTO {s}.ingested_objects (key, etag, size, last_modified, partition_day,
@@ -89,6 +85,7 @@ def generate(url: str, meters: int, first: date, days: int) -> None:
         "end": last + timedelta(days=1),
         "meters": meters,
         "days": days,
+        "pv_every": PV_EVERY,
     }
     start, end = Period("custom", first, last).utc_bounds(TENANT.zone)
     utc_days = [start.date() + timedelta(days=n) for n in range((end - start).days + 1)]

@@ -18,10 +18,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from exnaton_pipeline.lib import warehouse
+from exnaton_pipeline.lib.analytics import EXPORT, IMPORT
 
 # The pipeline refreshes every tenant every 15 minutes; cached data lives as long.
 REFRESH = timedelta(minutes=15)
-IMPORT, EXPORT = "active_import", "active_export"
 
 _meta = sa.MetaData()  # tables without a schema: each connection maps None -> tenant schema
 _uuid = sa.Uuid(as_uuid=False)

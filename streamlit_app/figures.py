@@ -13,12 +13,11 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from exnaton_pipeline.lib.tariffs import TariffPlan
+from exnaton_pipeline.lib.tariffs import WEEKDAY_NAMES, TariffPlan
 from exnaton_pipeline.lib.tenants import Tenant
 from streamlit_app.data import EXPORT, IMPORT
 from streamlit_app.periods import READING_INTERVAL, Period, date_range_label
 
-WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 REGISTER_NAMES = {IMPORT: "Consumption", EXPORT: "Feed-in"}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!$|~])")
 

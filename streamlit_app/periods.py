@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 ALL = "all"  # the meter's first to last local day with data
@@ -57,7 +57,7 @@ class Period:
         (23 or 25 hours apart on DST days)."""
         start = datetime.combine(self.start, time(), tzinfo=zone)
         end = datetime.combine(self.end + timedelta(1), time(), tzinfo=zone)
-        return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
+        return start.astimezone(UTC), end.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 HEX12 = re.compile(r"[0-9A-Fa-f]{12}")
 
-# Value group C -> (register, unit, plain meaning)
-REGISTERS: dict[int, tuple[str, str, str]] = {
-    1: ("active_import", "kWh", "active energy import (+A, consumption from the grid)"),
-    2: ("active_export", "kWh", "active energy export (-A, feed-in to the grid)"),
-    3: ("reactive_import", "kvarh", "reactive energy import (+R)"),
-    4: ("reactive_export", "kvarh", "reactive energy export (-R)"),
+# Value group C -> (register, unit)
+REGISTERS: dict[int, tuple[str, str]] = {
+    1: ("active_import", "kWh"),  # +A, consumption from the grid
+    2: ("active_export", "kWh"),  # -A, feed-in to the grid
+    3: ("reactive_import", "kvarh"),  # +R
+    4: ("reactive_export", "kvarh"),  # -R
 }
 LOAD_PROFILE_DELTA = 0x1D
 
@@ -42,10 +42,6 @@ class Obis:
     @property
     def unit(self) -> str:
         return REGISTERS[self.c][1]
-
-    @property
-    def meaning(self) -> str:
-        return REGISTERS[self.c][2]
 
 
 class ObisError(ValueError):

@@ -145,8 +145,7 @@ def _create(cur, role: ReaderRole) -> None:
 @functools.cache
 def _warn_dev_password(schema: str) -> None:
     log.warning(
-        "no secret for role %s: using the development password; set "
-        "EXNATON_READER_PASSWORD_%s in a deployment",
+        "no secret for role %s: using the development password; set %s in a deployment",
         reader_role_name(schema),
-        schema.removeprefix("tenant_").upper(),
+        settings.reader_password_variable(schema),
     )

@@ -42,14 +42,18 @@ def s3_endpoint_url() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL") or None
 
 
-def reader_password(schema: str) -> str | None:
-    """Secret of a tenant's read-only role: EXNATON_READER_PASSWORD_<TENANT> (None if unset).
+def reader_password_variable(schema: str) -> str:
+    """EXNATON_READER_PASSWORD_<TENANT>: the variable holding a tenant's read-only role secret.
 
     <TENANT> is the tenant id upper-cased with `-` as `_` (tenant `nyc-coop` reads
     EXNATON_READER_PASSWORD_NYC_COOP), i.e. the schema name without its `tenant_` prefix.
     """
-    suffix = schema.removeprefix("tenant_").upper()
-    return os.environ.get(f"EXNATON_READER_PASSWORD_{suffix}") or None
+    return "EXNATON_READER_PASSWORD_" + schema.removeprefix("tenant_").upper()
+
+
+def reader_password(schema: str) -> str | None:
+    """Secret of a tenant's read-only role (None if its variable is unset)."""
+    return os.environ.get(reader_password_variable(schema)) or None
 
 
 def dashboard_tenant() -> str | None:

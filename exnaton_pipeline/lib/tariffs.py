@@ -165,10 +165,10 @@ def _hhmm(slot: int) -> str:
     return f"{slot // 4:02d}:{slot % 4 * 15:02d}"
 
 
-_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # ISO weekday 1..7
 
 
 def _days(weekdays: tuple[int, ...]) -> str:
-    names = [_DAY_NAMES[d - 1] for d in weekdays]
+    names = [WEEKDAY_NAMES[d - 1] for d in weekdays]
     consecutive = list(weekdays) == list(range(weekdays[0], weekdays[-1] + 1))
     return f"{names[0]}-{names[-1]}" if consecutive and len(names) > 2 else ", ".join(names)

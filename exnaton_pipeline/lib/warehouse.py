@@ -106,13 +106,11 @@ def ensure_tenant_schema(conn: Connection, schema: str) -> str:
         # serialise concurrent first runs of one tenant
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (schema,))
         cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
-        cur.execute(
-            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relname = 'meter_readings'",
-            (schema,),
-        )
-        existing = cur.fetchone()
-    kind = storage_kind(conn) if existing is None else _existing_kind(conn, schema)
+    existing = _readings_relkind(conn, schema)
+    if existing is None:
+        kind = storage_kind(conn)
+    else:
+        kind = "partitioned" if existing == "p" else "timescaledb"
     with conn.cursor() as cur:
         if existing is None:
             columns = sql.SQL(
@@ -194,19 +192,22 @@ def ensure_tenant_schema(conn: Connection, schema: str) -> str:
     return kind
 
 
-def _existing_kind(conn: Connection, schema: str) -> str:
+def _readings_relkind(conn: Connection, schema: str) -> str | None:
+    """pg_class.relkind of the tenant's meter_readings ('p' partitioned, 'r' a hypertable's
+    plain table), None before it exists."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relname = 'meter_readings'",
             (schema,),
         )
-        return "partitioned" if cur.fetchone()[0] == "p" else "timescaledb"
+        row = cur.fetchone()
+    return None if row is None else row[0]
 
 
 def ensure_month_partitions(conn: Connection, schema: str, days: Iterable[date]) -> None:
     """Create the monthly partitions that `days` fall in (native partitioning only)."""
-    if _existing_kind(conn, schema) != "partitioned":
+    if _readings_relkind(conn, schema) != "p":  # a hypertable makes its own chunks
         return
     months = sorted({d.replace(day=1) for d in days})
     with conn.cursor() as cur:
