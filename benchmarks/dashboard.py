@@ -27,8 +27,10 @@ from time import perf_counter
 import sqlalchemy as sa
 from psycopg2 import sql
 
-from exnaton_pipeline.lib import analytics, database, insights, roles, settings, warehouse
+from exnaton_pipeline.lib import settings
+from exnaton_pipeline.lib.energy import analytics, insights
 from exnaton_pipeline.lib.tenants import load_registry
+from exnaton_pipeline.lib.warehouse import database, roles, tenant_schema
 from streamlit_app import data, periods
 from streamlit_app.periods import Period
 
@@ -90,23 +92,23 @@ def generate(url: str, meters: int, first: date, days: int) -> None:
     start, end = Period("custom", first, last).utc_bounds(TENANT.zone)
     utc_days = [start.date() + timedelta(days=n) for n in range((end - start).days + 1)]
 
-    def execute(statement: str) -> Callable[[warehouse.Connection], None]:
-        def run(conn: warehouse.Connection) -> None:
+    def execute(statement: str) -> Callable[[database.Connection], None]:
+        def run(conn: database.Connection) -> None:
             with conn.cursor() as cur:
                 cur.execute(sql.SQL(statement).format(s=sql.Identifier(SCHEMA)), params)
 
         return run
 
-    def per_utc_day(refresh: Callable) -> Callable[[warehouse.Connection], None]:
-        def run(conn: warehouse.Connection) -> None:
+    def per_utc_day(refresh: Callable) -> Callable[[database.Connection], None]:
+        def run(conn: database.Connection) -> None:
             for day in utc_days:
                 refresh(conn, TENANT, day)
 
         return run
 
-    with warehouse.transaction(url) as conn:
+    with database.transaction(url) as conn:
         analytics.prepare(conn, TENANT)
-        warehouse.ensure_month_partitions(conn, SCHEMA, utc_days)
+        tenant_schema.ensure_month_partitions(conn, SCHEMA, utc_days)
     steps = [
         ("meter_readings", execute(_READINGS)),
         ("hourly_energy", per_utc_day(analytics.refresh_hourly_energy)),
@@ -117,7 +119,7 @@ def generate(url: str, meters: int, first: date, days: int) -> None:
     ]
     for table, step in steps:
         started = perf_counter()
-        with warehouse.transaction(url) as conn:
+        with database.transaction(url) as conn:
             step(conn)
             with conn.cursor() as cur:
                 cur.execute(
@@ -127,7 +129,7 @@ def generate(url: str, meters: int, first: date, days: int) -> None:
                 )
                 rows = cur.fetchone()[0]
         print(f"  {table:<22} {rows:>10,} rows  {perf_counter() - started:6.1f} s", flush=True)
-    conn = warehouse.autocommit_connection(url)
+    conn = database.autocommit_connection(url)
     try:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("ANALYZE"))
@@ -241,7 +243,7 @@ def explain(owner_url: str, reader_url: str, loaders: dict[str, Callable[[], Non
     def capture(conn, cursor, statement, parameters, context, executemany):
         captured.append((current["view"], cursor.mogrify(statement, parameters).decode()))
 
-    engine = warehouse.engine(reader_url)
+    engine = database.engine(reader_url)
     sa.event.listen(engine, "before_cursor_execute", capture)
     try:
         for name, load in loaders.items():
@@ -250,7 +252,7 @@ def explain(owner_url: str, reader_url: str, loaders: dict[str, Callable[[], Non
     finally:
         sa.event.remove(engine, "before_cursor_execute", capture)
     print("\naccess paths (EXPLAIN)")
-    conn = warehouse.autocommit_connection(owner_url)
+    conn = database.autocommit_connection(owner_url)
     try:
         with conn.cursor() as cur:
             seen = set()
@@ -292,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server = database.warehouse_url()
     scratch = f"exnaton_bench_dashboard_{uuid.uuid4().hex[:8]}"
-    admin = warehouse.autocommit_connection(server)
+    admin = database.autocommit_connection(server)
     with admin.cursor() as cur:
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
     url = sa.make_url(server).set(database=scratch).render_as_string(hide_password=False)
@@ -308,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         explain(url, reader, loaders)
         print(f"\ntarget p95 < {TARGET_MS:.0f} ms for every view: {'met' if ok else 'NOT met'}")
     finally:
-        warehouse.engine(url).dispose()
-        warehouse.engine(roles.reader_url(url, SCHEMA)).dispose()
+        database.engine(url).dispose()
+        database.engine(roles.reader_url(url, SCHEMA)).dispose()
         if not args.keep:
             with admin.cursor() as cur:
                 cur.execute(

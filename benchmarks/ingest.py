@@ -30,10 +30,12 @@ import numpy as np
 import pandas as pd
 from psycopg2 import sql
 
-from exnaton_pipeline.lib import database, ingest, settings, warehouse
-from exnaton_pipeline.lib.readings import REJECT_COLUMNS, parse_response
-from exnaton_pipeline.lib.source import SourceObject
+from exnaton_pipeline.lib import settings
+from exnaton_pipeline.lib.ingestion import ingest
+from exnaton_pipeline.lib.ingestion.responses import REJECT_COLUMNS, parse_response
+from exnaton_pipeline.lib.ingestion.source import SourceObject
 from exnaton_pipeline.lib.tenants import Tenant, load_registry
+from exnaton_pipeline.lib.warehouse import database, tenant_schema, writes
 
 FIRST_DAY = date(2023, 1, 1)
 IMPORT = "0100011D00FF"
@@ -102,7 +104,7 @@ def corrected(batch: ingest.RawBatch) -> ingest.RawBatch:
 
 
 def drop_schemas(url: str, schemas: list[str]) -> None:
-    with warehouse.transaction(url) as conn, conn.cursor() as cur:
+    with database.transaction(url) as conn, conn.cursor() as cur:
         for schema in schemas:
             cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
@@ -110,9 +112,9 @@ def drop_schemas(url: str, schemas: list[str]) -> None:
 def prepare_copy_table(url: str, tenant: Tenant) -> None:
     """Our readings table's columns, primary key and index, as a plain table (month partitions
     exist up front in both setups, so neither pays for creating them)."""
-    with warehouse.transaction(url) as conn, conn.cursor() as cur:
-        warehouse.ensure_tenant_schema(conn, tenant.schema)
-        warehouse.ensure_month_partitions(conn, tenant.schema, [FIRST_DAY])
+    with database.transaction(url) as conn, conn.cursor() as cur:
+        tenant_schema.ensure_tenant_schema(conn, tenant.schema)
+        tenant_schema.ensure_month_partitions(conn, tenant.schema, [FIRST_DAY])
         cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(COPY_SCHEMA)))
         cur.execute(
             sql.SQL("CREATE TABLE {}.meter_readings (LIKE {}.meter_readings INCLUDING ALL)").format(
@@ -122,12 +124,12 @@ def prepare_copy_table(url: str, tenant: Tenant) -> None:
 
 
 def bare_copy(url: str, batch: ingest.RawBatch) -> None:
-    columns = warehouse.READING_COPY_COLUMNS
+    columns = writes.READING_COPY_COLUMNS
     frame = batch.readings.assign(register="active_import")[columns]
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, header=False)
     buffer.seek(0)
-    with warehouse.transaction(url) as conn, conn.cursor() as cur:
+    with database.transaction(url) as conn, conn.cursor() as cur:
         cur.copy_expert(
             sql.SQL("COPY {}.meter_readings ({}) FROM STDIN WITH (FORMAT csv)").format(
                 sql.Identifier(COPY_SCHEMA), sql.SQL(", ").join(map(sql.Identifier, columns))
@@ -216,7 +218,7 @@ def run(meters: int, days: int, url: str) -> list[Phase]:
 
 
 def report(phases: list[Phase], meters: int, days: int, url: str) -> str:
-    with warehouse.transaction(url) as conn, conn.cursor() as cur:
+    with database.transaction(url) as conn, conn.cursor() as cur:
         cur.execute("SHOW server_version")
         (version,) = cur.fetchone()
     copy = phases[0]

@@ -10,10 +10,12 @@ import warnings
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from exnaton_pipeline.lib import database, settings, synthetic
-from exnaton_pipeline.lib.sample import write_sample
-from exnaton_pipeline.lib.source import SourceError, open_source
+from exnaton_pipeline.lib import settings
+from exnaton_pipeline.lib.demo_data import synthetic
+from exnaton_pipeline.lib.demo_data.sample import write_sample
+from exnaton_pipeline.lib.ingestion.source import SourceError, open_source
 from exnaton_pipeline.lib.tenants import RegistryError, load_registry
+from exnaton_pipeline.lib.warehouse import database
 
 
 class CliError(RuntimeError):
@@ -32,7 +34,7 @@ def cmd_db_url(args: argparse.Namespace) -> int:
 
 
 def cmd_db_stop(args: argparse.Namespace) -> int:
-    from exnaton_pipeline.lib import embedded_pg
+    from exnaton_pipeline.lib.warehouse import embedded_pg
 
     datadir = database.embedded_datadir()
     if embedded_pg.stop(datadir):
@@ -70,7 +72,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from exnaton_pipeline.definitions import defs
-    from exnaton_pipeline.defs.partitions import partition_key
+    from exnaton_pipeline.orchestration.partitions import partition_key
 
     job = defs.resolve_job_def("meter_data_job")
     failed = 0

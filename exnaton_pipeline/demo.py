@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from exnaton_pipeline.lib import database, embedded_pg, settings
+from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.runtime import prepare_dagster_home
+from exnaton_pipeline.lib.warehouse import database, embedded_pg
 
 SAMPLE_TENANT = "demo"
 SAMPLE_DAYS = ("2023-02-01", "2023-02-28")

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from psycopg2 import sql
 
 # safe before EXNATON_TENANTS_FILE is set below: lib reads settings only when called
-from exnaton_pipeline.lib import warehouse
+from exnaton_pipeline.lib.warehouse import database
 
 TESTS_DIR = Path(__file__).resolve().parent
 TEST_TENANTS = TESTS_DIR / "tenants_test.yaml"
@@ -67,7 +67,7 @@ def pg_server_url() -> Iterator[str]:
 def create_database(server_url: str, prefix: str = "exnaton_test") -> str:
     """Create a fresh database on the test server and return its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = warehouse.autocommit_connection(server_url)
+    conn = database.autocommit_connection(server_url)
     try:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -77,9 +77,9 @@ def create_database(server_url: str, prefix: str = "exnaton_test") -> str:
 
 
 def drop_database(server_url: str, url: str) -> None:
-    warehouse.engine(url).dispose()
+    database.engine(url).dispose()
     name = sa.make_url(url).database
-    conn = warehouse.autocommit_connection(server_url)
+    conn = database.autocommit_connection(server_url)
     try:
         with conn.cursor() as cur:
             cur.execute(
@@ -101,7 +101,7 @@ def database_url(pg_server_url: str) -> Iterator[str]:
 @pytest.fixture
 def warehouse_url(database_url: str) -> str:
     """The session database with every tenant schema dropped: each test starts empty."""
-    conn = warehouse.autocommit_connection(database_url)
+    conn = database.autocommit_connection(database_url)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\\_%'")
@@ -143,7 +143,7 @@ def s3_bucket(s3_endpoint: str) -> str:
 
 @pytest.fixture
 def local_source(tmp_path: Path):
-    from exnaton_pipeline.lib.source import LocalSource
+    from exnaton_pipeline.lib.ingestion.source import LocalSource
 
     return LocalSource(tmp_path / "source")
 
@@ -173,8 +173,8 @@ def materialize_days(
     from dagster_aws.s3 import S3Resource
 
     from exnaton_pipeline.definitions import defs
-    from exnaton_pipeline.defs.partitions import partition_key
-    from exnaton_pipeline.defs.resources import SourceResource, WarehouseResource
+    from exnaton_pipeline.orchestration.partitions import partition_key
+    from exnaton_pipeline.orchestration.resources import SourceResource, WarehouseResource
 
     assets = list(defs.assets or [])
     checks = list(defs.asset_checks or [])
@@ -221,8 +221,8 @@ def february(pg_server_url, tmp_path_factory, registry) -> Iterator[Sample]:
     """The real sample of tenant demo materialized once, all 28 February UTC days, with every
     asset and check of the real definitions, in a database of its own. Shared by the session:
     a test may re-materialize, but must leave every table as it found it."""
-    from exnaton_pipeline.lib.sample import write_sample
-    from exnaton_pipeline.lib.source import LocalSource
+    from exnaton_pipeline.lib.demo_data.sample import write_sample
+    from exnaton_pipeline.lib.ingestion.source import LocalSource
 
     url = create_database(pg_server_url, prefix="exnaton_february")
     source = LocalSource(tmp_path_factory.mktemp("february") / "source")

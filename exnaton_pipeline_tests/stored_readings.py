@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from psycopg2 import sql
 
-from exnaton_pipeline.lib import analytics, warehouse
+from exnaton_pipeline.lib.energy import analytics
 from exnaton_pipeline.lib.tenants import Tenant
+from exnaton_pipeline.lib.warehouse import database, tenant_schema, writes
 
 QUARTER = timedelta(minutes=15)
 
@@ -43,9 +44,9 @@ def readings(
 
 
 def store(url: str, tenant: Tenant, *frames: pd.DataFrame) -> None:
-    with warehouse.transaction(url) as conn:
-        warehouse.ensure_tenant_schema(conn, tenant.schema)
-        warehouse.upsert_readings(conn, tenant.schema, pd.concat(frames, ignore_index=True))
+    with database.transaction(url) as conn:
+        tenant_schema.ensure_tenant_schema(conn, tenant.schema)
+        writes.upsert_readings(conn, tenant.schema, pd.concat(frames, ignore_index=True))
 
 
 def utc_days(quarters: list[datetime]) -> list[date]:
@@ -56,7 +57,7 @@ def refresh(url: str, tenant: Tenant, days: list[date]) -> list[analytics.Recomp
     """Run hourly and daily refreshes for UTC day partitions, one transaction each."""
     done = []
     for day in days:
-        with warehouse.transaction(url) as conn:
+        with database.transaction(url) as conn:
             done.append(analytics.refresh_hourly_energy(conn, tenant, day))
             analytics.refresh_daily_energy(conn, tenant, day)
     return done
@@ -64,7 +65,7 @@ def refresh(url: str, tenant: Tenant, days: list[date]) -> list[analytics.Recomp
 
 def rows(url: str, tenant: Tenant, query: str, params: tuple = ()) -> list[dict]:
     """Rows of `query`, where {s} stands for the tenant's schema."""
-    with warehouse.transaction(url) as conn, conn.cursor() as cur:
+    with database.transaction(url) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL(query).format(s=sql.Identifier(tenant.schema)), params)
         names = [c.name for c in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -113,8 +113,8 @@ def wait_for(what: str, probe, seconds: float, services: Services):
 
 @pytest.fixture
 def instance_env(pg_server_url, warehouse_url, tmp_path, registry):
-    from exnaton_pipeline.lib.sample import write_sample
-    from exnaton_pipeline.lib.source import LocalSource
+    from exnaton_pipeline.lib.demo_data.sample import write_sample
+    from exnaton_pipeline.lib.ingestion.source import LocalSource
 
     storage_url = create_database(pg_server_url, "dagster_it")
     home = tmp_path / "dagster_home"
@@ -136,7 +136,7 @@ def instance_env(pg_server_url, warehouse_url, tmp_path, registry):
 
 
 def test_webserver_and_daemon_run_a_tenant_day(instance_env, warehouse_url, tmp_path):
-    from exnaton_pipeline.defs.partitions import tenant_days
+    from exnaton_pipeline.orchestration.partitions import tenant_days
 
     logs = tmp_path / "logs"
     logs.mkdir()

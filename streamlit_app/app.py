@@ -16,9 +16,10 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import streamlit as st
 
-from exnaton_pipeline.lib import database, settings
+from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.tenants import Registry, RegistryError, Tenant, load_registry
-from streamlit_app import auth, charts, data, figures, periods
+from exnaton_pipeline.lib.warehouse import database
+from streamlit_app import auth, charts, data, periods, summaries
 from streamlit_app.periods import Period
 
 log = logging.getLogger("streamlit_app")
@@ -139,7 +140,7 @@ def _signed_in(users: dict[str, auth.User], tenant: Tenant) -> bool:
     username = st.session_state.get("user")
     if username in users:
         with st.sidebar:
-            st.write(f"Signed in as **{figures.plain_markdown(users[username].name)}**")
+            st.write(f"Signed in as **{summaries.plain_markdown(users[username].name)}**")
             st.button("Sign out", key="sign_out", on_click=_sign_out)
         return True
     st.title(tenant.name)
@@ -178,7 +179,9 @@ def _dashboard(tenant: Tenant, url: str) -> None:
             f"pipeline's next update."
         )
         return
-    names = figures.meter_names(tenant, dict(zip(meters["muid"], meters["registers"], strict=True)))
+    names = summaries.meter_names(
+        tenant, dict(zip(meters["muid"], meters["registers"], strict=True))
+    )
     with st.sidebar:
         muid = st.selectbox("Meter", list(names), format_func=names.get, key=f"meter_{tenant.id}")
     meter = meters.set_index("muid").loc[muid]
@@ -189,7 +192,7 @@ def _dashboard(tenant: Tenant, url: str) -> None:
     period = _period_controls(tenant, first, last, last_complete)
     previous = period.previous()
     daily = _daily(url, tenant.schema, muid, (previous or period).start, period.end)
-    current = figures.totals(daily, period, tenant.tariff)
+    current = summaries.totals(daily, period, tenant.tariff)
     st.subheader(f"{names[muid]} · {period.label()}")
     if current is None:
         st.info(
@@ -200,12 +203,12 @@ def _dashboard(tenant: Tenant, url: str) -> None:
         newest = meter["newest_reading"]
         newest = None if pd.isna(newest) else newest.to_pydatetime()
         so_far = _day_so_far(url, tenant, muid, period, newest)
-        notice = figures.completeness(daily, period, first, last, so_far).notice()
+        notice = summaries.completeness(daily, period, first, last, so_far).notice()
         if notice:
             st.warning(notice)
         progress = periods.in_progress(period, newest, tenant.zone)
         if progress is None:
-            before = figures.totals(daily, previous, tenant.tariff) if previous else None
+            before = summaries.totals(daily, previous, tenant.tariff) if previous else None
         else:  # like with like: both periods up to the same point
             # None only while the pipeline has not yet aggregated the span: keep the daily sum
             current = _span_totals(url, tenant, muid, progress.span) or current
@@ -218,7 +221,7 @@ def _dashboard(tenant: Tenant, url: str) -> None:
 
 def _day_so_far(
     url: str, tenant: Tenant, muid: str, period: Period, newest: datetime | None
-) -> figures.DaySoFar | None:
+) -> summaries.DaySoFar | None:
     """The day in progress, when `period` holds it, judged by its quarter hours up to the
     newest reading (read for exactly that span, not taken from its daily row, which may be
     cached from a few minutes before or after that reading). Only a live tenant has one: a
@@ -229,20 +232,20 @@ def _day_so_far(
     if span is None or not period.contains(span[0].date()):
         return None
     start, end = (moment.astimezone(UTC) for moment in span)
-    return figures.day_so_far(span, _quarter_hours(url, tenant.schema, muid, start, end))
+    return summaries.day_so_far(span, _quarter_hours(url, tenant.schema, muid, start, end))
 
 
 def _span_totals(
     url: str, tenant: Tenant, muid: str, span: tuple[datetime, datetime]
-) -> figures.Totals | None:
+) -> summaries.Totals | None:
     """The meter's figures for the local instants [start, end): its whole local hours, and the
     quarter hours of a last, partial hour priced by their tariff slots as the pipeline prices
     the hours."""
     hourly, quarters = _span(url, tenant.schema, muid, span)
     parts = [hourly]
     if quarters is not None:
-        parts.append(figures.priced_quarter_hours(quarters, tenant.tariff, tenant.zone))
-    return figures.sum_totals(parts, tenant.tariff)
+        parts.append(summaries.priced_quarter_hours(quarters, tenant.tariff, tenant.zone))
+    return summaries.sum_totals(parts, tenant.tariff)
 
 
 def _freshness(catalogue: data.Catalogue, newest: pd.Timestamp, tenant: Tenant) -> None:
@@ -366,8 +369,8 @@ def _on_range() -> None:
 
 
 def _headline(
-    current: figures.Totals,
-    before: figures.Totals | None,
+    current: summaries.Totals,
+    before: summaries.Totals | None,
     previous: Period | None,
     progress: periods.Progress | None,
     tenant: Tenant,
@@ -382,7 +385,7 @@ def _headline(
 
     def change(attribute: str, unit: str, decimals: int) -> str | None:
         old = getattr(before, attribute) if before else None
-        return figures.change_text(getattr(current, attribute), old, unit, decimals)
+        return summaries.change_text(getattr(current, attribute), old, unit, decimals)
 
     metrics = [
         ("Consumption", energy(current.consumption), change("consumption", "kWh", 1), "inverse"),
@@ -469,7 +472,7 @@ def _energy_over_time(
     }
     x = frame["start"] if resolution == "day" else frame["start"].dt.tz_localize(None)
     windows = (
-        figures.high_band_windows(tenant.tariff, period.start, period.end)
+        summaries.high_band_windows(tenant.tariff, period.start, period.end)
         if resolution != "day"
         else []
     )
@@ -482,7 +485,7 @@ def _energy_over_time(
         st.caption(f"Shaded: high-tariff hours. Times in {tenant.timezone}.")
     st.download_button(
         "Download these data (CSV)",
-        figures.csv_export(frame, resolution, series, tenant),
+        summaries.csv_export(frame, resolution, series, tenant),
         file_name=f"{tenant.id}_{muid[:8]}_{period.start}_{period.end}_{resolution}.csv",
         mime="text/csv",
         key="download_csv",
@@ -507,13 +510,13 @@ def _typical_week(url: str, tenant: Tenant, muid: str, registers: tuple[str, ...
     left, right = st.columns(2)
     left.markdown(f"**{what} by weekday and hour**")
     left.plotly_chart(
-        charts.weekday_hour_heatmap(figures.weekday_hour_matrix(profile, column), scale),
+        charts.weekday_hour_heatmap(summaries.weekday_hour_matrix(profile, column), scale),
         width="stretch",
         key="heatmap",
     )
     right.markdown("**Average day: weekdays and weekends**")
     right.plotly_chart(
-        charts.daily_profile(figures.weekday_weekend_profile(profile, column)),
+        charts.daily_profile(summaries.weekday_weekend_profile(profile, column)),
         width="stretch",
         key="daily_profile",
     )
@@ -527,7 +530,7 @@ def _insight_list(url: str, tenant: Tenant, muid: str) -> None:
         return
     st.markdown(
         "\n".join(
-            f"{n}. {SEVERITY_ICONS.get(severity, '')} {figures.plain_markdown(message)}"
+            f"{n}. {SEVERITY_ICONS.get(severity, '')} {summaries.plain_markdown(message)}"
             for n, (severity, message) in enumerate(
                 zip(rows["severity"], rows["message"], strict=True), 1
             )

@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import sqlalchemy as sa
 
-from exnaton_pipeline.lib import warehouse
-from exnaton_pipeline.lib.analytics import EXPORT, IMPORT
+from exnaton_pipeline.lib.energy.analytics import EXPORT, IMPORT
+from exnaton_pipeline.lib.warehouse import database
 
 # The pipeline refreshes every tenant every 15 minutes; cached data lives as long.
 REFRESH = timedelta(minutes=15)
@@ -104,7 +104,7 @@ class AccessDenied(DataError):
 @contextmanager
 def _connect(url: str, schema: str) -> Iterator[sa.Connection]:
     try:
-        with warehouse.engine(url).connect() as conn:
+        with database.engine(url).connect() as conn:
             yield conn.execution_options(schema_translate_map={None: schema})
     except sa.exc.DBAPIError as exc:
         raise _explain(exc) from exc

@@ -4,10 +4,10 @@ from collections import Counter
 
 import dagster as dg
 
-from exnaton_pipeline.defs.partitions import tenant_day_asset, tenant_day_transaction
-from exnaton_pipeline.defs.resources import TenantRegistryResource, WarehouseResource
-from exnaton_pipeline.lib import analytics
-from exnaton_pipeline.lib.insights import refresh_insights
+from exnaton_pipeline.lib.energy import analytics
+from exnaton_pipeline.lib.energy.insights import refresh_insights
+from exnaton_pipeline.orchestration.partitions import tenant_day_asset, tenant_day_transaction
+from exnaton_pipeline.orchestration.resources import TenantRegistryResource, WarehouseResource
 
 
 def _local_day_metadata(tenant_id: str, timezone: str, result: analytics.Recomputed) -> dict:

@@ -12,10 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from exnaton_pipeline.defs.partitions import tenant_day_transaction, tenant_days
-from exnaton_pipeline.defs.resources import TenantRegistryResource, WarehouseResource
-from exnaton_pipeline.lib import quality
 from exnaton_pipeline.lib.tenants import Tenant
+from exnaton_pipeline.lib.warehouse import quality
+from exnaton_pipeline.orchestration.partitions import tenant_day_transaction, tenant_days
+from exnaton_pipeline.orchestration.resources import TenantRegistryResource, WarehouseResource
 
 # Partitioned checks (results kept per tenant-day) are a preview feature of the pinned Dagster
 # 1.13.27; we rely on it knowingly and keep the load log free of the notice.

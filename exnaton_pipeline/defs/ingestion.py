@@ -2,15 +2,15 @@
 
 import dagster as dg
 
-from exnaton_pipeline.defs.metadata import READINGS_COLUMNS, readings_metadata
-from exnaton_pipeline.defs.partitions import tenant_and_day, tenant_day_asset
-from exnaton_pipeline.defs.resources import (
+from exnaton_pipeline.lib.ingestion import ingest
+from exnaton_pipeline.orchestration.catalog import READINGS_COLUMNS, readings_metadata
+from exnaton_pipeline.orchestration.partitions import tenant_and_day, tenant_day_asset
+from exnaton_pipeline.orchestration.resources import (
     SourceResource,
     TenantRegistryResource,
     WarehouseResource,
 )
-from exnaton_pipeline.defs.retries import transient_retries
-from exnaton_pipeline.lib import ingest
+from exnaton_pipeline.orchestration.retries import transient_retries
 
 
 class RawReadingsConfig(dg.Config):

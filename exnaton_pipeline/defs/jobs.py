@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from exnaton_pipeline.defs.partitions import tenant_days
+from exnaton_pipeline.orchestration.partitions import tenant_days
 
 meter_data_job = dg.define_asset_job(
     "meter_data_job",

@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from exnaton_pipeline.defs.partitions import partition_key, tenant_partitions
-from exnaton_pipeline.defs.resources import TenantRegistryResource
 from exnaton_pipeline.lib.scheduling import partitions_due
+from exnaton_pipeline.orchestration.partitions import partition_key, tenant_partitions
+from exnaton_pipeline.orchestration.resources import TenantRegistryResource
 
 
 @dg.schedule(

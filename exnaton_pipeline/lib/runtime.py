@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 
-from exnaton_pipeline.lib import database, settings
+from exnaton_pipeline.lib import settings
+from exnaton_pipeline.lib.warehouse import database
 
 DAGSTER_YAML = settings.REPO_ROOT / "dagster.yaml"
 

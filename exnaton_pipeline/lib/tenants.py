@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import yaml
 
-from exnaton_pipeline.lib.tariffs import TariffError, TariffPlan, parse_plan
+from exnaton_pipeline.lib.energy.tariffs import TariffError, TariffPlan, parse_plan
 
 TENANT_ID = re.compile(r"[a-z][a-z0-9_-]{1,39}")
 MUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -27,8 +27,9 @@ import pandas as pd
 import pytest
 from psycopg2 import sql
 
-from exnaton_pipeline.lib import analytics, roles, warehouse
+from exnaton_pipeline.lib.energy import analytics
 from exnaton_pipeline.lib.tenants import Registry, Tenant
+from exnaton_pipeline.lib.warehouse import database, roles, writes
 
 HOUSE = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 PV = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
@@ -104,9 +105,9 @@ PROFILE_DAYS = {1: 4, 2: 3, 3: 3, 4: 3, 5: 3, 6: 3, 7: 4}
 
 
 def fill_demo(url: str, tenant: Tenant) -> None:
-    with warehouse.transaction(url) as conn:
+    with database.transaction(url) as conn:
         analytics.prepare(conn, tenant)
-        warehouse.upsert_readings(conn, SCHEMA, _readings())
+        writes.upsert_readings(conn, SCHEMA, _readings())
         s = sql.Identifier(SCHEMA)
         with conn.cursor() as cur:
             for row in _hourly_rows().itertuples(index=False):
@@ -270,9 +271,9 @@ def live_env(
 ) -> dict:
     """A deployment pinned to tenant `live` mid-day (above); returns its environment."""
     tenant = registry.get("live")
-    with warehouse.transaction(warehouse_url) as conn:
+    with database.transaction(warehouse_url) as conn:
         analytics.prepare(conn, tenant)
-        warehouse.upsert_readings(conn, LIVE_SCHEMA, _live_readings())
+        writes.upsert_readings(conn, LIVE_SCHEMA, _live_readings())
         for utc_day in (date(2023, 2, 5) + timedelta(days=n) for n in range(12)):
             analytics.refresh_hourly_energy(conn, tenant, utc_day)
             analytics.refresh_daily_energy(conn, tenant, utc_day)
@@ -284,7 +285,7 @@ def remove_live_readings(url: str, tenant: Tenant, muid: str, *local_starts: dat
     """Delete the meter's readings of tenant `live` that start at these local times, then let
     the pipeline's refresh functions recompute the UTC days they fall in."""
     starts = [moment.astimezone(ZoneInfo("UTC")) for moment in local_starts]
-    with warehouse.transaction(url) as conn:
+    with database.transaction(url) as conn:
         with conn.cursor() as cur:
             cur.execute(
                 sql.SQL("DELETE FROM {}.meter_readings WHERE muid = %s AND ts = ANY(%s)").format(

@@ -18,7 +18,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import streamlit_app
-from exnaton_pipeline.lib import analytics, roles, warehouse
+from exnaton_pipeline.lib.energy import analytics
+from exnaton_pipeline.lib.warehouse import database, roles, tenant_schema
 from exnaton_pipeline_tests.conftest import free_port
 from exnaton_pipeline_tests.dashboard.conftest import (
     AEBI,
@@ -31,7 +32,7 @@ from exnaton_pipeline_tests.dashboard.conftest import (
     ZONE,
     remove_live_readings,
 )
-from streamlit_app import data, figures
+from streamlit_app import data, summaries
 from streamlit_app.periods import Period
 
 APP = str(Path(streamlit_app.__file__).parent / "app.py")
@@ -473,8 +474,8 @@ def test_unknown_tenant_is_a_message(deployed_env, monkeypatch: pytest.MonkeyPat
 
 
 def test_another_tenants_role_is_refused(deployed_env, demo_db, monkeypatch) -> None:
-    with warehouse.transaction(demo_db.url) as conn:
-        warehouse.ensure_tenant_schema(conn, "tenant_alpine")
+    with database.transaction(demo_db.url) as conn:
+        tenant_schema.ensure_tenant_schema(conn, "tenant_alpine")
     monkeypatch.setenv(
         "EXNATON_DASHBOARD_DATABASE_URL", roles.reader_url(demo_db.url, "tenant_alpine")
     )
@@ -515,7 +516,7 @@ def test_local_demo_has_a_tenant_picker_and_no_sign_in(demo_db, registry, monkey
 
 
 def test_local_demo_tenant_with_schema_but_no_rows(demo_db, registry, monkeypatch) -> None:
-    with warehouse.transaction(demo_db.url) as conn:
+    with database.transaction(demo_db.url) as conn:
         analytics.prepare(conn, registry.get("nyc-coop"))
     monkeypatch.setenv("EXNATON_DASHBOARD_AUTH", "none")
     monkeypatch.setenv("EXNATON_DASHBOARD_TENANT", "nyc-coop")
@@ -544,7 +545,7 @@ def test_real_sample_shows_the_independently_verified_figures(real_sample_reader
     }
 
     daily = data.load_daily(url, tenant.schema, HOUSE, WHOLE_FILE.start, WHOLE_FILE.end)
-    house = figures.totals(daily, WHOLE_FILE, tenant.tariff)
+    house = summaries.totals(daily, WHOLE_FILE, tenant.tariff)
     assert house.consumption == pytest.approx(97.6082, abs=5e-5)
     assert daily["ht_kwh"].sum() == pytest.approx(35.9763, abs=5e-5)
     assert daily["nt_kwh"].sum() == pytest.approx(61.6319, abs=5e-5)
@@ -560,7 +561,7 @@ def test_real_sample_shows_the_independently_verified_figures(real_sample_reader
     assert (len(quarters), quarters["import_kwh"].sum()) == (2688, pytest.approx(97.6082))
 
     pv_daily = data.load_daily(url, tenant.schema, PV, WHOLE_FILE.start, WHOLE_FILE.end)
-    pv = figures.totals(pv_daily, WHOLE_FILE, tenant.tariff)
+    pv = summaries.totals(pv_daily, WHOLE_FILE, tenant.tariff)
     assert pv.feed_in == pytest.approx(36.19725, abs=1e-9)
     assert pv.feed_in_credit == pytest.approx(3.619725, abs=1e-9)  # at 0.10 CHF/kWh
     assert (pv.consumption, pv.cost_high, pv.cost_low) == (0, 0, 0)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from psycopg2 import sql
 
-from exnaton_pipeline.lib import warehouse
+from exnaton_pipeline.lib.warehouse import database
 from exnaton_pipeline_tests.conftest import free_port
 from exnaton_pipeline_tests.dashboard.conftest import HOUSE, PASSWORD, SCHEMA
 
@@ -89,7 +89,7 @@ def dashboard(deployed_env: dict) -> Iterator[str]:
 
 def _expected(url: str, start: str, end: str) -> dict[str, str]:
     """The headline figures of HOUSE for local days start..end, straight from daily_energy."""
-    with warehouse.transaction(url) as conn, conn.cursor() as cur:
+    with database.transaction(url) as conn, conn.cursor() as cur:
         cur.execute(
             sql.SQL(
                 "SELECT sum(import_kwh), sum(ht_kwh) * 0.32, sum(nt_kwh) * 0.22 "

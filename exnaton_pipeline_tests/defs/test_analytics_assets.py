@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 from psycopg2 import sql
 
-from exnaton_pipeline.lib import warehouse
+from exnaton_pipeline.lib.warehouse import database
 from exnaton_pipeline_tests.conftest import materialize_days
 
 IMPORT_METER = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
@@ -27,7 +27,7 @@ TABLES = {
 
 
 def query(url: str, text: str, params: tuple = ()) -> list[tuple]:
-    with warehouse.transaction(url) as conn, conn.cursor() as cur:
+    with database.transaction(url) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL(text).format(s=sql.Identifier("tenant_demo")), params)
         return cur.fetchall()
 
@@ -52,7 +52,7 @@ def test_assets_are_declared_for_the_catalog(asset, upstream, kinds):
     import dagster as dg
 
     from exnaton_pipeline.definitions import defs
-    from exnaton_pipeline.defs.partitions import tenant_days
+    from exnaton_pipeline.orchestration.partitions import tenant_days
 
     node = defs.resolve_asset_graph().get(dg.AssetKey(asset))
     assert {key.to_user_string() for key in node.parent_keys} == upstream

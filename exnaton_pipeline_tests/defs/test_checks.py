@@ -61,7 +61,7 @@ def psql(url: str):
 
 @pytest.fixture
 def sample(local_source, registry):
-    from exnaton_pipeline.lib.sample import write_sample
+    from exnaton_pipeline.lib.demo_data.sample import write_sample
 
     write_sample(local_source, registry.get("demo"))
     return local_source
@@ -286,7 +286,7 @@ def test_missing_source_prefix_fails_the_run_with_a_clear_message(
 
 
 def test_synthetic_feed_lands_clean(warehouse_url, local_source, registry):
-    from exnaton_pipeline.lib import synthetic
+    from exnaton_pipeline.lib.demo_data import synthetic
 
     live = registry.get("live")
     meters = synthetic.households(live)

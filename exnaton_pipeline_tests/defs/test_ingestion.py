@@ -6,9 +6,9 @@ import boto3
 import dagster as dg
 import pytest
 
-from exnaton_pipeline.lib import warehouse
-from exnaton_pipeline.lib.sample import write_sample
-from exnaton_pipeline.lib.source import S3Source
+from exnaton_pipeline.lib.demo_data.sample import write_sample
+from exnaton_pipeline.lib.ingestion.source import S3Source
+from exnaton_pipeline.lib.warehouse import database
 from exnaton_pipeline_tests.builders import IMPORT, record, response
 from exnaton_pipeline_tests.conftest import day_range, materialize_days
 
@@ -22,7 +22,7 @@ def metadata(result, asset: str) -> dict:
 
 
 def query(url: str, text: str) -> list[tuple]:
-    with warehouse.transaction(url) as conn, conn.cursor() as cur:
+    with database.transaction(url) as conn, conn.cursor() as cur:
         cur.execute(text)
         return cur.fetchall()
 

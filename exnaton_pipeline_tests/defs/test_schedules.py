@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 
 from exnaton_pipeline.definitions import defs
-from exnaton_pipeline.defs.resources import TenantRegistryResource
 from exnaton_pipeline.defs.schedules import meter_data_schedule
+from exnaton_pipeline.orchestration.resources import TenantRegistryResource
 
 # Expected partition days per tenant time zone, worked out by hand for each tick (UTC).
 TICKS = {

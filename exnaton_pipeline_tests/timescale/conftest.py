@@ -87,9 +87,9 @@ def timescale_server(workdir: Path, *options: str) -> Iterator[str]:
         yield url
     finally:
         if url is not None:
-            from exnaton_pipeline.lib import warehouse
+            from exnaton_pipeline.lib.warehouse import database
 
-            warehouse.engine(url).dispose()
+            database.engine(url).dispose()
         process.terminate()
         try:
             process.wait(timeout=10)

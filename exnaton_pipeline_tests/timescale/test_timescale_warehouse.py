@@ -14,8 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from exnaton_pipeline.lib import ingest, warehouse
-from exnaton_pipeline.lib.sample import sample_files, write_sample
+from exnaton_pipeline.lib.demo_data.sample import sample_files, write_sample
+from exnaton_pipeline.lib.ingestion import ingest
+from exnaton_pipeline.lib.warehouse import database, tenant_schema
 from exnaton_pipeline_tests.conftest import day_range
 from exnaton_pipeline_tests.timescale.conftest import timescale_server
 
@@ -28,7 +29,7 @@ FEBRUARY = day_range(date(2023, 2, 1), date(2023, 2, 28))
 
 
 def rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
-    conn = warehouse.autocommit_connection(
+    conn = database.autocommit_connection(
         url
     )  # autocommit: an open transaction would block every other connection
     try:
@@ -61,14 +62,14 @@ def correct_noon(source, delta: float) -> tuple[float, float]:
 
 
 def test_storage_kind_is_timescaledb(warehouse_url):
-    with warehouse.transaction(warehouse_url) as conn:
-        assert warehouse.storage_kind(conn) == "timescaledb"
+    with database.transaction(warehouse_url) as conn:
+        assert tenant_schema.storage_kind(conn) == "timescaledb"
 
 
 def test_tenant_readings_table_is_a_hypertable_with_weekly_chunks(warehouse_url):
     for _ in range(2):  # the second call finds the table and keeps it
-        with warehouse.transaction(warehouse_url) as conn:
-            assert warehouse.ensure_tenant_schema(conn, "tenant_demo") == "timescaledb"
+        with database.transaction(warehouse_url) as conn:
+            assert tenant_schema.ensure_tenant_schema(conn, "tenant_demo") == "timescaledb"
     assert rows(
         warehouse_url,
         "SELECT hypertable_name, num_dimensions FROM timescaledb_information.hypertables "
@@ -223,7 +224,7 @@ def test_corrections_reach_compressed_chunks(warehouse_url, local_source, regist
     days = day_range(date(2023, 2, 1), date(2023, 2, 3))
     write_sample(local_source, demo)
     ingest_days(warehouse_url, local_source, demo, days)
-    conn = warehouse.autocommit_connection(warehouse_url)
+    conn = database.autocommit_connection(warehouse_url)
     try:
         with conn.cursor() as cur:
             cur.execute(
@@ -252,9 +253,9 @@ def test_corrections_reach_compressed_chunks(warehouse_url, local_source, regist
 
 
 def test_a_connection_lost_inside_a_transaction_is_rolled_back(warehouse_url):
-    with warehouse.transaction(warehouse_url) as conn:
-        warehouse.ensure_tenant_schema(conn, "tenant_demo")
-    lost = warehouse.autocommit_connection(warehouse_url)
+    with database.transaction(warehouse_url) as conn:
+        tenant_schema.ensure_tenant_schema(conn, "tenant_demo")
+    lost = database.autocommit_connection(warehouse_url)
     lost.autocommit = False
     with lost.cursor() as cur:
         cur.execute(
@@ -276,8 +277,8 @@ def test_a_database_without_the_extension_gets_it_created(tmp_path):
         assert rows(url, "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'") == [
             (0,)
         ]
-        with warehouse.transaction(url) as conn:
-            assert warehouse.ensure_tenant_schema(conn, "tenant_demo") == "timescaledb"
+        with database.transaction(url) as conn:
+            assert tenant_schema.ensure_tenant_schema(conn, "tenant_demo") == "timescaledb"
         assert rows(
             url,
             "SELECT hypertable_name FROM timescaledb_information.hypertables "

@@ -1,0 +1,362 @@
+"""Energy aggregates in the tenant's local time: hourly and daily energy, tariff costs, profiles.
+
+Tables per tenant schema (see docs/analytics.md for the column contract):
+- `tariff_slots`: the tenant's tariff plan as one row per (ISO weekday, 15-minute slot) of the
+  LOCAL week with its band and rate, written from `TariffPlan.slot_bands()` so that SQL can
+  price every reading with one join.
+- `hourly_energy` / `daily_energy`: import, export, import split by tariff band, cost and
+  feed-in credit per meter and local hour / local day. A UTC day partition touches two local
+  days (three around some DST changes); `refresh_*` recomputes exactly those local days from
+  `meter_readings`: DELETE their rows, then one INSERT ... SELECT, in the caller's transaction.
+  A local day without readings gets no rows; a day with gaps is stored as measured and marked
+  `complete = false`, never padded.
+- `weekday_hour_profile`: average energy per ISO weekday x local hour over each meter's
+  trailing window (28 local days ending at its newest local day), recomputed per tenant.
+
+The time zone reaches SQL only as a bound value (`AT TIME ZONE %(tz)s`); schema names are
+psycopg2 identifiers built from validated tenant ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from psycopg2 import sql
+
+from exnaton_pipeline.lib.energy.tariffs import TariffPlan
+from exnaton_pipeline.lib.tenants import Tenant
+from exnaton_pipeline.lib.warehouse import database, tenant_schema
+
+Connection = database.Connection
+
+IMPORT = "active_import"
+EXPORT = "active_export"
+WINDOW_DAYS = 28
+LAST_READING_OF_DAY = timedelta(days=1) - timedelta(minutes=15)
+
+# The energy and money columns that hourly_energy and daily_energy share, each at its grain.
+_ENERGY_COLUMNS = """
+        import_kwh double precision NOT NULL,
+        export_kwh double precision NOT NULL,
+        ht_kwh double precision NOT NULL,
+        nt_kwh double precision NOT NULL,
+        cost double precision NOT NULL,
+        feed_in_credit double precision NOT NULL,"""
+
+_DDL = [
+    """CREATE TABLE IF NOT EXISTS {s}.tariff_slots (
+        isoweekday smallint NOT NULL CHECK (isoweekday BETWEEN 1 AND 7),
+        slot smallint NOT NULL CHECK (slot BETWEEN 0 AND 95),
+        band text NOT NULL,
+        rate double precision NOT NULL CHECK (rate >= 0),
+        PRIMARY KEY (isoweekday, slot))""",
+    """CREATE TABLE IF NOT EXISTS {s}.hourly_energy (
+        muid uuid NOT NULL,
+        hour_start timestamptz NOT NULL,
+        local_date date NOT NULL,
+        local_hour smallint NOT NULL,
+        iso_weekday smallint NOT NULL,"""
+    + _ENERGY_COLUMNS
+    + """
+        intervals smallint NOT NULL,
+        PRIMARY KEY (muid, hour_start))""",
+    "CREATE INDEX IF NOT EXISTS hourly_energy_hour_start ON {s}.hourly_energy (hour_start)",
+    """CREATE TABLE IF NOT EXISTS {s}.daily_energy (
+        muid uuid NOT NULL,
+        day date NOT NULL,"""
+    + _ENERGY_COLUMNS
+    + """
+        peak_kw double precision,
+        peak_at timestamptz,
+        intervals smallint NOT NULL,
+        expected_intervals smallint NOT NULL,
+        complete boolean NOT NULL,
+        PRIMARY KEY (muid, day))""",
+    "CREATE INDEX IF NOT EXISTS daily_energy_day ON {s}.daily_energy (day)",
+    """CREATE TABLE IF NOT EXISTS {s}.weekday_hour_profile (
+        muid uuid NOT NULL,
+        weekday smallint NOT NULL CHECK (weekday BETWEEN 1 AND 7),
+        hour smallint NOT NULL CHECK (hour BETWEEN 0 AND 23),
+        avg_import_kwh double precision NOT NULL,
+        avg_export_kwh double precision NOT NULL,
+        days smallint NOT NULL,
+        window_start date NOT NULL,
+        window_end date NOT NULL,
+        PRIMARY KEY (muid, weekday, hour))""",
+    """CREATE TABLE IF NOT EXISTS {s}.insights (
+        tenant text NOT NULL,
+        muid uuid NOT NULL,
+        period_start date NOT NULL,
+        period_end date NOT NULL,
+        kind text NOT NULL,
+        value double precision,
+        unit text NOT NULL,
+        severity text NOT NULL CHECK (severity IN ('info', 'tip', 'warning')),
+        rank smallint NOT NULL,
+        message text NOT NULL,
+        computed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (muid, kind))""",
+]
+
+
+def local_days(utc_day: date, zone: ZoneInfo) -> list[date]:
+    """The local days that the readings of one UTC day (00:00 .. 23:45 starts) fall in."""
+    start = datetime.combine(utc_day, time(), tzinfo=UTC)
+    first = start.astimezone(zone).date()
+    last = (start + LAST_READING_OF_DAY).astimezone(zone).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def prepare(conn: Connection, tenant: Tenant) -> None:
+    """Create the tenant's readings and analytics tables if missing; sync its tariff slots."""
+    tenant_schema.ensure_tenant_schema(conn, tenant.schema)  # also serialises the tenant's writers
+    s = sql.Identifier(tenant.schema)
+    with conn.cursor() as cur:
+        for statement in _DDL:
+            cur.execute(sql.SQL(statement).format(s=s))
+    sync_tariff_slots(conn, tenant.schema, tenant.tariff)
+
+
+def sync_tariff_slots(conn: Connection, schema: str, plan: TariffPlan) -> int:
+    """Write the plan's band and rate for all 672 local slots of the week; return rows changed."""
+    slots = plan.slot_bands()
+    keys = sorted(slots)
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                """INSERT INTO {}.tariff_slots AS t (isoweekday, slot, band, rate)
+                SELECT * FROM unnest(%s::smallint[], %s::smallint[], %s::text[], %s::float8[])
+                ON CONFLICT (isoweekday, slot) DO UPDATE SET band = EXCLUDED.band,
+                    rate = EXCLUDED.rate
+                WHERE (t.band, t.rate) IS DISTINCT FROM (EXCLUDED.band, EXCLUDED.rate)"""
+            ).format(sql.Identifier(schema)),
+            (
+                [day for day, _ in keys],
+                [slot for _, slot in keys],
+                [slots[k] for k in keys],
+                [plan.rate(slots[k]) for k in keys],
+            ),
+        )
+        return cur.rowcount
+
+
+# Import/export readings of a range of local days, each with its local time and tariff slot.
+_READINGS = """
+    SELECT r.muid, r.register, r.ts, r.kwh, l.lts, t.band, t.rate
+    FROM {s}.meter_readings r
+    CROSS JOIN LATERAL (SELECT r.ts AT TIME ZONE %(tz)s AS lts) l
+    JOIN {s}.tariff_slots t
+      ON t.isoweekday = extract(isodow FROM l.lts)
+     AND t.slot = extract(hour FROM l.lts) * 4 + floor(extract(minute FROM l.lts) / 15)
+    WHERE r.register IN ('active_import', 'active_export')
+      AND r.ts >= (%(first)s::timestamp AT TIME ZONE %(tz)s)
+      AND r.ts < ((%(last)s + 1)::timestamp AT TIME ZONE %(tz)s)
+"""
+
+# Sums ordered by time: the same rows always add up to the same float, whatever the plan.
+_ENERGY = """
+    coalesce(sum(kwh ORDER BY ts) FILTER (WHERE register = 'active_import'), 0) AS import_kwh,
+    coalesce(sum(kwh ORDER BY ts) FILTER (WHERE register = 'active_export'), 0) AS export_kwh,
+    coalesce(sum(kwh ORDER BY ts)
+        FILTER (WHERE register = 'active_import' AND band = 'high'), 0) AS ht_kwh,
+    coalesce(sum(kwh ORDER BY ts)
+        FILTER (WHERE register = 'active_import' AND band = 'low'), 0) AS nt_kwh,
+    coalesce(sum(kwh * rate ORDER BY ts) FILTER (WHERE register = 'active_import'), 0) AS cost,
+    count(DISTINCT ts) AS intervals
+"""
+
+_HOURLY_DELETE = """
+    DELETE FROM {s}.hourly_energy
+    WHERE hour_start >= (%(first)s::timestamp AT TIME ZONE %(tz)s)
+      AND hour_start < ((%(last)s + 1)::timestamp AT TIME ZONE %(tz)s)
+"""
+
+# hour_start: the reading's instant minus its offset into the local hour, so the two 02:00
+# hours of an autumn DST day stay apart and half-hour time zones stay right.
+_HOURLY_INSERT = (
+    "WITH r AS ("
+    + _READINGS
+    + """)
+    INSERT INTO {s}.hourly_energy (muid, hour_start, local_date, local_hour, iso_weekday,
+        import_kwh, export_kwh, ht_kwh, nt_kwh, cost, feed_in_credit, intervals)
+    SELECT muid, hour_start, local_hour_start::date, extract(hour FROM local_hour_start),
+        extract(isodow FROM local_hour_start), import_kwh, export_kwh, ht_kwh, nt_kwh, cost,
+        export_kwh * %(feed_in_rate)s, intervals
+    FROM (
+        SELECT muid, ts - (lts - date_trunc('hour', lts)) AS hour_start,
+            date_trunc('hour', lts) AS local_hour_start,"""
+    + _ENERGY
+    + """
+        FROM r GROUP BY 1, 2, 3) e
+"""
+)
+
+_DAILY_DELETE = "DELETE FROM {s}.daily_energy WHERE day BETWEEN %(first)s AND %(last)s"
+
+# expected_intervals: the local day's length in quarter hours (92 / 100 on DST days).
+_DAILY_INSERT = (
+    "WITH r AS ("
+    + _READINGS
+    + """)
+    INSERT INTO {s}.daily_energy (muid, day, import_kwh, export_kwh, ht_kwh, nt_kwh, cost,
+        feed_in_credit, peak_kw, peak_at, intervals, expected_intervals, complete)
+    SELECT muid, day, import_kwh, export_kwh, ht_kwh, nt_kwh, cost,
+        export_kwh * %(feed_in_rate)s, peak_kw, peak_at, intervals, x.expected,
+        intervals >= x.expected
+    FROM (
+        SELECT muid, lts::date AS day,"""
+    + _ENERGY
+    + """,
+            4 * max(kwh) FILTER (WHERE register = 'active_import') AS peak_kw,
+            (array_agg(ts ORDER BY kwh DESC, ts)
+                FILTER (WHERE register = 'active_import'))[1] AS peak_at
+        FROM r GROUP BY 1, 2) e
+    CROSS JOIN LATERAL (
+        SELECT extract(epoch FROM ((e.day + 1)::timestamp AT TIME ZONE %(tz)s)
+            - (e.day::timestamp AT TIME ZONE %(tz)s))::int / 900 AS expected) x
+"""
+)
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    """What one refresh did: the local days recomputed and the rows replaced."""
+
+    local_days: list[date]
+    rows_deleted: int
+    rows_written: int
+
+
+def _replace_local_days(
+    conn: Connection, tenant: Tenant, utc_day: date, delete: str, insert: str
+) -> Recomputed:
+    prepare(conn, tenant)
+    days = local_days(utc_day, tenant.zone)
+    params = {
+        "tz": tenant.timezone,
+        "first": days[0],
+        "last": days[-1],
+        "feed_in_rate": tenant.tariff.feed_in_rate,
+    }
+    s = sql.Identifier(tenant.schema)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL(delete).format(s=s), params)
+        deleted = cur.rowcount
+        cur.execute(sql.SQL(insert).format(s=s), params)
+        written = cur.rowcount
+    return Recomputed(days, deleted, written)
+
+
+def refresh_hourly_energy(conn: Connection, tenant: Tenant, utc_day: date) -> Recomputed:
+    """Recompute `hourly_energy` for the local days that UTC day `utc_day` touches."""
+    return _replace_local_days(conn, tenant, utc_day, _HOURLY_DELETE, _HOURLY_INSERT)
+
+
+def refresh_daily_energy(conn: Connection, tenant: Tenant, utc_day: date) -> Recomputed:
+    """Recompute `daily_energy` for the local days that UTC day `utc_day` touches."""
+    return _replace_local_days(conn, tenant, utc_day, _DAILY_DELETE, _DAILY_INSERT)
+
+
+def incomplete_days(conn: Connection, schema: str, days: list[date]) -> int:
+    """How many meter-days among local `days` in `daily_energy` miss quarter hours."""
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "SELECT count(*) FROM {}.daily_energy WHERE day = ANY(%s) AND NOT complete"
+            ).format(sql.Identifier(schema)),
+            (days,),
+        )
+        return cur.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class MeterWindow:
+    """A meter's trailing window of local days, inclusive."""
+
+    muid: str
+    start: date
+    end: date
+
+
+def meter_windows(conn: Connection, schema: str, days: int = WINDOW_DAYS) -> list[MeterWindow]:
+    """Each meter's trailing `days` local days ending at its newest day in `daily_energy`.
+
+    A skip scan over the (muid, day) key: one index probe per meter, whatever the history.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                """WITH RECURSIVE m AS (
+                    (SELECT muid FROM {s}.daily_energy ORDER BY muid LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT d.muid FROM {s}.daily_energy d WHERE d.muid > m.muid
+                            ORDER BY d.muid LIMIT 1)
+                    FROM m WHERE m.muid IS NOT NULL)
+                SELECT m.muid::text,
+                    (SELECT max(d.day) FROM {s}.daily_energy d WHERE d.muid = m.muid)
+                FROM m WHERE m.muid IS NOT NULL ORDER BY 1"""
+            ).format(s=sql.Identifier(schema))
+        )
+        rows = cur.fetchall()
+    return [MeterWindow(muid, end - timedelta(days=days - 1), end) for muid, end in rows]
+
+
+def window_params(windows: list[MeterWindow]) -> dict[str, list]:
+    """Bind values for `unnest(%(muids)s::uuid[], %(starts)s::date[], %(ends)s::date[])`."""
+    return {
+        "muids": [w.muid for w in windows],
+        "starts": [w.start for w in windows],
+        "ends": [w.end for w in windows],
+    }
+
+
+WINDOWS = (
+    "unnest(%(muids)s::uuid[], %(starts)s::date[], %(ends)s::date[]) "
+    "AS w(muid, window_start, window_end)"
+)
+
+_PROFILE_INSERT = (
+    """WITH per_day AS (
+        SELECT h.muid, w.window_start, w.window_end, h.local_date, h.iso_weekday, h.local_hour,
+            sum(h.import_kwh ORDER BY h.hour_start) AS import_kwh,
+            sum(h.export_kwh ORDER BY h.hour_start) AS export_kwh
+        FROM """
+    + WINDOWS
+    + """
+        JOIN {s}.hourly_energy h ON h.muid = w.muid
+         AND h.hour_start >= (w.window_start::timestamp AT TIME ZONE %(tz)s)
+         AND h.hour_start < ((w.window_end + 1)::timestamp AT TIME ZONE %(tz)s)
+        GROUP BY 1, 2, 3, 4, 5, 6)
+    INSERT INTO {s}.weekday_hour_profile (muid, weekday, hour, avg_import_kwh, avg_export_kwh,
+        days, window_start, window_end)
+    SELECT muid, iso_weekday, local_hour, avg(import_kwh ORDER BY local_date),
+        avg(export_kwh ORDER BY local_date), count(*), window_start, window_end
+    FROM per_day GROUP BY muid, iso_weekday, local_hour, window_start, window_end
+"""
+)
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    windows: list[MeterWindow]
+    rows_written: int
+
+
+def refresh_weekday_hour_profile(conn: Connection, tenant: Tenant) -> ProfileResult:
+    """Recompute the tenant's weekday x hour profile over each meter's trailing window.
+
+    The two 02:00 hours of an autumn DST day add up to one value for that day and hour.
+    """
+    prepare(conn, tenant)
+    windows = meter_windows(conn, tenant.schema)
+    s = sql.Identifier(tenant.schema)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DELETE FROM {s}.weekday_hour_profile").format(s=s))
+        cur.execute(
+            sql.SQL(_PROFILE_INSERT).format(s=s),
+            {"tz": tenant.timezone, **window_params(windows)},
+        )
+        written = cur.rowcount
+    return ProfileResult(windows, written)

@@ -1,0 +1,170 @@
+"""The contract a reading must meet before it enters the warehouse, as a pandera schema.
+
+`split_valid` runs the schema lazily and divides a batch into rows that pass and rows that
+fail, each failure carrying the rule it broke and a sentence that says why. Duplicate keys
+keep the last delivery (batches are ordered oldest object first) and reject the earlier ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from exnaton_pipeline.lib.ingestion.obis import try_decode
+from exnaton_pipeline.lib.tenants import MUID
+
+QUALITIES = ("measured", "estimated", "substituted", "corrected")
+KEY = ["muid", "obis", "ts"]
+
+# rule name -> sentence template; {value} is the offending value
+RULES: dict[str, str] = {
+    "well_formed_muid": "muid {value!r} is not a lower-case uuid",
+    "known_obis": "OBIS code {value!r} is not a known 15-minute energy register",
+    "valid_timestamp": "timestamp {value!r} is not an ISO 8601 time",
+    "on_15_minute_grid": "timestamp {value} is not on the 15-minute grid",
+    "within_partition_day": "timestamp {value} is outside the UTC day of its partition",
+    "finite_kwh": "value {value} is not a finite number",
+    "non_negative_kwh": "value {value} kWh is negative",
+    "known_quality": "quality {value!r} is not one of " + ", ".join(QUALITIES),
+    "unique_reading": "a later delivery of the same muid, OBIS code and timestamp supersedes it",
+    "wrong_type": "value {value!r} has the wrong type",
+}
+
+
+def readings_schema(day: date | None = None, unique: bool = True) -> pa.DataFrameSchema:
+    """Schema of validated readings; with `day`, timestamps must fall in that UTC day.
+
+    `unique=False` leaves out the duplicate-key rule, for judging each row on its own.
+    """
+    # ignore_na=False: pandera lets nulls pass a check by default, but an unparseable
+    # timestamp (NaT) or a NaN value must fail its rule, not slip through to the database
+    ts_checks = [
+        pa.Check(lambda s: s.notna(), name="valid_timestamp", ignore_na=False),
+        pa.Check(
+            lambda s: (
+                s.isna()
+                | (
+                    (s.dt.minute % 15 == 0)
+                    & (s.dt.second == 0)
+                    & (s.dt.microsecond == 0)
+                    & (s.dt.nanosecond == 0)
+                )
+            ),
+            name="on_15_minute_grid",
+        ),
+    ]
+    if day is not None:
+        start = pd.Timestamp(datetime.combine(day, datetime.min.time(), tzinfo=UTC))
+        end = start + timedelta(days=1)
+        ts_checks.append(
+            pa.Check(lambda s: s.isna() | ((s >= start) & (s < end)), name="within_partition_day")
+        )
+    return pa.DataFrameSchema(
+        {
+            "muid": pa.Column(
+                str,
+                pa.Check(
+                    lambda s: _per_distinct(s, lambda m: MUID.fullmatch(m) is not None),
+                    name="well_formed_muid",
+                ),
+            ),
+            "obis": pa.Column(
+                str,
+                pa.Check(
+                    lambda s: _per_distinct(s, lambda c: try_decode(c) is not None),
+                    name="known_obis",
+                ),
+            ),
+            "ts": pa.Column(pd.DatetimeTZDtype("ns", "UTC"), ts_checks, nullable=True),
+            "kwh": pa.Column(
+                float,
+                [
+                    pa.Check(lambda s: np.isfinite(s), name="finite_kwh", ignore_na=False),
+                    pa.Check(lambda s: ~(s < 0), name="non_negative_kwh"),
+                ],
+                nullable=True,  # NaN is reported by finite_kwh, not as a missing value
+            ),
+            "quality": pa.Column(
+                str, pa.Check(lambda s: s.isin(QUALITIES), name="known_quality"), nullable=True
+            ),
+        },
+        unique=KEY if unique else None,
+        report_duplicates="exclude_last",
+        name="meter_readings",
+    )
+
+
+def _per_distinct(series: pd.Series, test: Callable[[str], bool]) -> pd.Series:
+    """`test` applied once per distinct value: a batch has few meters and codes, many rows."""
+    outcome = {value: isinstance(value, str) and test(value) for value in series.unique()}
+    return series.map(outcome).astype(bool)
+
+
+def split_valid(batch: pd.DataFrame, day: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (valid rows, rejected rows with `rule` and `message`) for a parsed batch.
+
+    `batch` has the parser's columns (ts as text); `ts` comes back as UTC timestamps.
+    """
+    frame = batch.reset_index(drop=True).copy()
+    frame["ts_text"] = frame["ts"].astype(object)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601", errors="coerce")
+    frame["ts"] = frame["ts"].astype(pd.DatetimeTZDtype("ns", "UTC"))
+    frame["kwh"] = frame["kwh"].astype(float)
+    frame["quality"] = frame["quality"].where(frame["quality"].notna(), None)
+    frame.loc[frame["quality"].isna(), "quality"] = "__missing__"
+    try:
+        # row rules first; duplicates are judged among the rows that pass them (below), so a
+        # broken later delivery does not push out the good reading it would have superseded
+        readings_schema(day, unique=False).validate(frame, lazy=True)
+        failures = pd.DataFrame(columns=["index", "check"])
+    except SchemaErrors as exc:
+        failures = exc.failure_cases[["index", "check", "column", "failure_case"]]
+        failures = failures[failures["index"].notna()]
+
+    reasons: dict[int, list[tuple[str, str]]] = {}
+    for row in failures.itertuples(index=False):
+        rule = _rule_name(row.check)
+        value = frame.at[int(row.index), row.column] if row.column in frame.columns else None
+        if rule == "valid_timestamp":
+            value = frame.at[int(row.index), "ts_text"]
+        found = reasons.setdefault(int(row.index), [])
+        if rule not in (seen for seen, _ in found):
+            found.append((rule, _message(rule, value)))
+
+    passing = frame.loc[~frame.index.isin(list(reasons))]
+    superseded = passing.index[passing.duplicated(KEY, keep="last")]
+    for index in superseded:
+        reasons[int(index)] = [("unique_reading", RULES["unique_reading"])]
+
+    bad = frame.index.isin(list(reasons))
+    rejected = frame.loc[bad].copy()
+    rejected["rule"] = [reasons[i][0][0] for i in rejected.index]
+    rejected["message"] = ["; ".join(m for _, m in reasons[i]) for i in rejected.index]
+    valid = frame.loc[~bad].drop(columns=["ts_text"])
+    return valid, rejected
+
+
+def _rule_name(check: str) -> str:
+    if check.startswith(("field_uniqueness", "multiple_fields_uniqueness", "unique")):
+        return "unique_reading"
+    if check.startswith("not_nullable"):
+        return "missing_value"
+    if check.startswith("dtype"):
+        return "wrong_type"
+    return check
+
+
+def _message(rule: str, value) -> str:
+    template = RULES.get(rule)
+    if rule == "known_quality" and value == "__missing__":
+        return "the record has no quality tag"
+    if template is None:
+        return f"{rule} failed for value {value!r}"
+    if isinstance(value, pd.Timestamp):
+        value = value.isoformat()
+    return template.format(value=value)

@@ -1,0 +1,88 @@
+"""Reaching the warehouse: its effective URL (configured, else the embedded server), one pooled
+engine per URL, and psycopg2 transactions on it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extensions
+import sqlalchemy as sa
+
+from exnaton_pipeline.lib import settings
+from exnaton_pipeline.lib.warehouse import embedded_pg
+
+WAREHOUSE_DB = "exnaton"
+DAGSTER_DB = "dagster"
+
+
+def embedded_datadir() -> Path:
+    """Data folder of the embedded server: `$EXNATON_HOME/pg`."""
+    return settings.exnaton_home() / "pg"
+
+
+def _embedded(database: str) -> str:
+    socket_dir = embedded_pg.start(embedded_datadir())
+    embedded_pg.ensure_database(socket_dir, database)
+    return embedded_pg.url(socket_dir, database)
+
+
+def warehouse_url() -> str:
+    """EXNATON_DATABASE_URL, else the `exnaton` database of the embedded server (started now)."""
+    return settings.configured_database_url() or _embedded(WAREHOUSE_DB)
+
+
+def dagster_storage_url() -> str:
+    """DAGSTER_PG_URL, else the warehouse server when one is configured, else embedded `dagster`."""
+    return (
+        settings.configured_dagster_storage_url()
+        or settings.configured_database_url()
+        or _embedded(DAGSTER_DB)
+    )
+
+
+Connection = psycopg2.extensions.connection
+
+
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+@functools.cache
+def engine(url: str) -> sa.Engine:
+    """One pooled engine per URL per process.
+
+    An unreachable server fails after CONNECT_TIMEOUT_SECONDS instead of the operating
+    system's TCP timeout (minutes), unless the URL sets its own `connect_timeout`.
+    """
+    connect_args = {}
+    if "connect_timeout" not in sa.make_url(url).query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=4, max_overflow=4, connect_args=connect_args
+    )
+
+
+@contextmanager
+def transaction(url: str) -> Iterator[Connection]:
+    """A raw psycopg2 connection in one transaction: committed on success, else rolled back."""
+    raw = engine(url).raw_connection()
+    try:
+        conn = raw.driver_connection
+        with conn:  # commit / rollback
+            yield conn
+    finally:
+        raw.close()
+
+
+def autocommit_connection(url: str) -> Connection:
+    """A plain psycopg2 connection to `url` outside the pool, in autocommit mode: for
+    statements that may not run in a transaction (CREATE/DROP DATABASE). The caller closes it.
+    """
+    conn = psycopg2.connect(
+        sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    conn.autocommit = True
+    return conn

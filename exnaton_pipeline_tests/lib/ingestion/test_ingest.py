@@ -1,0 +1,261 @@
+import json
+import os
+from datetime import date
+
+import pytest
+
+from exnaton_pipeline.lib.demo_data.sample import write_sample
+from exnaton_pipeline.lib.ingestion import ingest
+from exnaton_pipeline.lib.warehouse import database
+from exnaton_pipeline_tests.builders import EXPORT, IMPORT, IMPORT_MUID, record, response
+
+DAY = date(2023, 2, 1)
+
+
+def query(url: str, text: str, params=()) -> list[tuple]:
+    with database.transaction(url) as conn, conn.cursor() as cur:
+        cur.execute(text, params)
+        return cur.fetchall()
+
+
+def run(source, url, tenant, day=DAY, reprocess=False) -> ingest.IngestResult:
+    batch = ingest.collect(source, url, tenant, day, reprocess=reprocess)
+    return ingest.store(url, tenant, batch, run_id="test-run")
+
+
+def put(source, key: str, body: bytes, mtime: int | None = None) -> None:
+    """Write an object; `mtime` (seconds) fixes the delivery order where it matters."""
+    source.write(key, body)
+    if mtime is not None:
+        os.utime(source.root / key, (mtime, mtime))
+
+
+@pytest.fixture
+def alpine(registry):
+    return registry.get("alpine")
+
+
+def test_bad_object_does_not_block_the_good_ones(warehouse_url, local_source, alpine):
+    put(
+        local_source,
+        "alpine/2023-02-01/good.json",
+        response(record("2023-02-01T00:00:00Z"), record("2023-02-01T00:15:00Z")),
+        mtime=1_000,
+    )
+    put(local_source, "alpine/2023-02-01/broken.json", b'{"data": [}', mtime=1_001)
+    put(
+        local_source,
+        "alpine/2023-02-01/mixed.json",
+        response(
+            record("2023-02-01T00:30:00Z", {IMPORT: 0.25}),
+            record("2023-02-01T00:45:00Z", {IMPORT: -2}),
+            record("2023-02-01T01:00:00Z", {"0100071D00FF": 1}),
+        ),
+        mtime=1_002,
+    )
+    result = run(local_source, warehouse_url, alpine)
+
+    assert (result.objects, result.written, result.inserted, result.rejected) == (3, 3, 3, 3)
+    assert result.read == 6
+    assert result.rules == {"unreadable_json": 1, "non_negative_kwh": 1, "unknown_obis": 1}
+    assert result.storage == "partitioned"
+    rows = query(
+        warehouse_url,
+        "SELECT muid::text, obis, register, ts, kwh, quality, source_key, revision "
+        "FROM tenant_alpine.meter_readings ORDER BY ts",
+    )
+    assert [(r[4], r[6]) for r in rows] == [
+        (0.5, "alpine/2023-02-01/good.json"),
+        (0.5, "alpine/2023-02-01/good.json"),
+        (0.25, "alpine/2023-02-01/mixed.json"),
+    ]
+    assert {(r[0], r[1], r[2], r[5], r[7]) for r in rows} == {
+        (IMPORT_MUID, IMPORT, "active_import", "measured", 0)
+    }
+    assert [r[3].isoformat() for r in rows] == [
+        "2023-02-01T00:00:00+00:00",
+        "2023-02-01T00:15:00+00:00",
+        "2023-02-01T00:30:00+00:00",
+    ]
+    rejects = query(
+        warehouse_url,
+        "SELECT source_key, record_index, muid, obis, ts_text, value_text, rule, message, "
+        "record FROM tenant_alpine.rejected_readings ORDER BY source_key, record_index",
+    )
+    assert [r[:7] for r in rejects] == [
+        ("alpine/2023-02-01/broken.json", None, None, None, None, None, "unreadable_json"),
+        (
+            "alpine/2023-02-01/mixed.json",
+            1,
+            IMPORT_MUID,
+            IMPORT,
+            "2023-02-01T00:45:00Z",
+            "-2.0",
+            "non_negative_kwh",
+        ),
+        (
+            "alpine/2023-02-01/mixed.json",
+            2,
+            IMPORT_MUID,
+            "0100071D00FF",
+            "2023-02-01T01:00:00Z",
+            "1",
+            "unknown_obis",
+        ),
+    ]
+    assert rejects[0][7].startswith("the object is not valid JSON")
+    assert rejects[1][7] == "value -2.0 kWh is negative"
+    assert rejects[2][7] == (
+        "OBIS 1-0:7.29.0*255 (0100071D00FF) is not an energy register we know (C=7)"
+    )
+    assert rejects[2][8]["0100071D00FF"] == 1  # the raw record is kept as jsonb
+    manifest = query(
+        warehouse_url,
+        "SELECT key, partition_day, rows_read, rows_written, rows_rejected, run_id "
+        "FROM tenant_alpine.ingested_objects ORDER BY key",
+    )
+    assert manifest == [
+        ("alpine/2023-02-01/broken.json", DAY, 1, 0, 1, "test-run"),
+        ("alpine/2023-02-01/good.json", DAY, 2, 2, 0, "test-run"),
+        ("alpine/2023-02-01/mixed.json", DAY, 3, 1, 2, "test-run"),
+    ]
+
+
+def test_non_finite_value_in_a_refused_record_is_stored(warehouse_url, local_source, alpine):
+    # JSON's NaN extension is not valid jsonb; the rejection must still be written
+    put(
+        local_source,
+        "alpine/2023-02-01/nan.json",
+        response(record(values={"FFFFFFFFFFFF": float("nan")}), record(values={IMPORT: 1})),
+    )
+    result = run(local_source, warehouse_url, alpine)
+    assert (result.written, result.rejected) == (1, 1)
+    ((value_text, rule, raw),) = query(
+        warehouse_url, "SELECT value_text, rule, record FROM tenant_alpine.rejected_readings"
+    )
+    assert (value_text, rule) == ("nan", "unknown_obis")
+    assert raw["FFFFFFFFFFFF"] == "NaN"
+
+
+def test_later_object_wins_a_duplicate_across_objects(warehouse_url, local_source, alpine):
+    ts = "2023-02-01T08:00:00Z"
+    put(local_source, "alpine/2023-02-01/b-first.json", response(record(ts, {IMPORT: 1})), 2_000)
+    put(local_source, "alpine/2023-02-01/a-later.json", response(record(ts, {IMPORT: 2})), 2_001)
+    result = run(local_source, warehouse_url, alpine)
+    assert (result.written, result.rejected, result.rules) == (1, 1, {"unique_reading": 1})
+    assert query(warehouse_url, "SELECT kwh, source_key FROM tenant_alpine.meter_readings") == [
+        (2.0, "alpine/2023-02-01/a-later.json")
+    ]
+    assert query(
+        warehouse_url, "SELECT source_key, value_text, rule FROM tenant_alpine.rejected_readings"
+    ) == [("alpine/2023-02-01/b-first.json", "1.0", "unique_reading")]
+
+
+def test_readings_outside_the_partition_day_are_rejected(warehouse_url, local_source, alpine):
+    put(
+        local_source,
+        "alpine/2023-02-01/spill.json",
+        response(record("2023-02-01T23:45:00Z"), record("2023-02-02T00:00:00Z")),
+    )
+    result = run(local_source, warehouse_url, alpine)
+    assert (result.written, result.rules) == (1, {"within_partition_day": 1})
+
+
+def test_empty_day_writes_nothing(warehouse_url, local_source, alpine):
+    result = run(local_source, warehouse_url, alpine)
+    assert (result.objects, result.read, result.written, result.rejected) == (0, 0, 0, 0)
+    assert query(warehouse_url, "SELECT count(*) FROM tenant_alpine.meter_readings") == [(0,)]
+
+
+@pytest.fixture
+def demo_day(local_source, registry):
+    """Demo tenant with the real sample plus one broken object on 2023-02-01."""
+    tenant = registry.get("demo")
+    write_sample(local_source, tenant)
+    local_source.write("demo/2023-02-01/zz-broken.json", b"not json")
+    return tenant
+
+
+def table_state(url: str, schema: str) -> dict:
+    return {
+        "readings": query(
+            url,
+            f"SELECT muid, obis, ts, kwh, quality, source_key, source_etag, revision, "
+            f"ingested_at FROM {schema}.meter_readings ORDER BY muid, obis, ts",
+        ),
+        "rejects": query(
+            url, f"SELECT source_key, rule, rejected_at FROM {schema}.rejected_readings"
+        ),
+    }
+
+
+def test_ingesting_twice_changes_nothing(warehouse_url, local_source, demo_day):
+    first = run(local_source, warehouse_url, demo_day)
+    # 2 meters x 96 quarter hours
+    assert (first.objects, first.written, first.inserted, first.rejected) == (3, 192, 192, 1)
+    before = table_state(warehouse_url, "tenant_demo")
+
+    again = run(local_source, warehouse_url, demo_day)
+    assert (again.objects, again.read, again.written, again.rejected) == (0, 0, 0, 0)
+    assert table_state(warehouse_url, "tenant_demo") == before
+
+    reprocessed = run(local_source, warehouse_url, demo_day, reprocess=True)
+    assert (reprocessed.objects, reprocessed.written, reprocessed.rejected) == (3, 192, 1)
+    assert (reprocessed.inserted, reprocessed.updated, reprocessed.unchanged) == (0, 0, 192)
+    after = table_state(warehouse_url, "tenant_demo")
+    assert after["readings"] == before["readings"]
+    assert [r[:2] for r in after["rejects"]] == [
+        ("demo/2023-02-01/zz-broken.json", "unreadable_json")
+    ]
+    totals = query(
+        warehouse_url,
+        "SELECT obis, count(*), round(sum(kwh)::numeric, 5) FROM tenant_demo.meter_readings "
+        "GROUP BY obis ORDER BY obis",
+    )
+    # first UTC day of the real files, summed with plain json + math.fsum from SOURCE.md's copies
+    assert [(o, n, float(s)) for o, n, s in totals] == [(IMPORT, 96, 1.8766), (EXPORT, 96, 2.07875)]
+
+
+def test_corrected_object_updates_its_rows(warehouse_url, local_source, demo_day):
+    run(local_source, warehouse_url, demo_day)
+    key = f"demo/2023-02-01/{IMPORT_MUID}.json"
+    payload = json.loads((local_source.root / key).read_bytes())
+    target = next(r for r in payload["data"] if r["timestamp"] == "2023-02-01T12:00:00.000Z")
+    old_value = target[IMPORT]
+    target[IMPORT] = old_value + 1.5
+    target["tags"]["quality"] = "corrected"
+    local_source.write(key, json.dumps(payload).encode())
+    new_etag = next(o.etag for o in local_source.list("demo/2023-02-01") if o.key == key)
+
+    result = run(local_source, warehouse_url, demo_day)
+    assert result.objects == 1
+    assert (result.written, result.inserted, result.updated, result.unchanged) == (96, 0, 1, 95)
+    changed = query(
+        warehouse_url,
+        "SELECT kwh, quality, revision, source_etag FROM tenant_demo.meter_readings "
+        "WHERE obis = %s AND ts = '2023-02-01T12:00:00Z'",
+        (IMPORT,),
+    )
+    assert changed == [(pytest.approx(old_value + 1.5), "corrected", 1, new_etag)]
+    assert query(
+        warehouse_url,
+        "SELECT count(*) FROM tenant_demo.meter_readings WHERE revision > 0",
+    ) == [(1,)]
+    assert query(
+        warehouse_url, "SELECT etag FROM tenant_demo.ingested_objects WHERE key = %s", (key,)
+    ) == [(new_etag,)]
+
+
+def test_day_of_only_broken_objects_records_them(warehouse_url, local_source, alpine):
+    put(local_source, "alpine/2023-02-01/a.json", b"")
+    put(local_source, "alpine/2023-02-01/b.json", response(record(values={})))
+    result = run(local_source, warehouse_url, alpine)
+    assert (result.objects, result.written, result.rejected) == (2, 0, 2)
+    assert result.rules == {"unreadable_json": 1, "no_values": 1}
+    assert query(
+        warehouse_url,
+        "SELECT key, rows_read, rows_written, rows_rejected FROM tenant_alpine.ingested_objects "
+        "ORDER BY key",
+    ) == [("alpine/2023-02-01/a.json", 1, 0, 1), ("alpine/2023-02-01/b.json", 1, 0, 1)]
+    # recorded in the manifest: the next run does not read them again
+    assert run(local_source, warehouse_url, alpine).objects == 0

@@ -1,0 +1,170 @@
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from exnaton_pipeline.lib.warehouse import database, tenant_schema, writes
+from exnaton_pipeline_tests.builders import EXPORT, EXPORT_MUID, IMPORT, IMPORT_MUID
+
+SCHEMA = "tenant_alpine"
+
+
+def readings(rows: list[tuple[str, str, str, float]], quality="measured") -> pd.DataFrame:
+    """(muid, obis, ts, kwh) rows in the shape `upsert_readings` receives."""
+    frame = pd.DataFrame(rows, columns=["muid", "obis", "ts", "kwh"])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame.assign(quality=quality, source_key="alpine/x.json", source_etag="e1")
+
+
+def query(url: str, text: str, params=()) -> list[tuple]:
+    with database.transaction(url) as conn, conn.cursor() as cur:
+        cur.execute(text, params)
+        return cur.fetchall()
+
+
+def timescale_available(url: str) -> bool:
+    return bool(query(url, "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"))
+
+
+def test_schema_setup_creates_the_three_tables(warehouse_url, caplog):
+    caplog.set_level(logging.INFO, logger="exnaton_pipeline.lib.warehouse")
+    with database.transaction(warehouse_url) as conn:
+        kind = tenant_schema.ensure_tenant_schema(conn, SCHEMA)
+    expected = "timescaledb" if timescale_available(warehouse_url) else "partitioned"
+    assert kind == expected
+    assert f"created {SCHEMA}.meter_readings as {expected}" in caplog.text
+    tables = query(
+        warehouse_url,
+        "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY 1",
+        (SCHEMA,),
+    )
+    readings_kind = "p" if expected == "partitioned" else "r"
+    assert tables == [
+        ("ingested_objects", "r"),
+        ("meter_readings", readings_kind),
+        ("rejected_readings", "r"),
+    ]
+    key = query(
+        warehouse_url,
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary "
+        "ORDER BY array_position(i.indkey, a.attnum)",
+        (f"{SCHEMA}.meter_readings",),
+    )
+    assert key == [("muid",), ("obis",), ("ts",)]
+    # a second call finds the tables and keeps their kind
+    with database.transaction(warehouse_url) as conn:
+        assert tenant_schema.ensure_tenant_schema(conn, SCHEMA) == expected
+
+
+def test_month_partitions_follow_the_readings(warehouse_url):
+    if timescale_available(warehouse_url):
+        pytest.skip("TimescaleDB makes chunks, not monthly partitions")
+    frame = readings(
+        [
+            (IMPORT_MUID, IMPORT, "2023-01-31T23:45:00Z", 0.1),
+            (IMPORT_MUID, IMPORT, "2023-02-01T00:00:00Z", 0.2),
+            (IMPORT_MUID, IMPORT, "2023-02-28T23:45:00Z", 0.3),
+        ]
+    )
+    with database.transaction(warehouse_url) as conn:
+        tenant_schema.ensure_tenant_schema(conn, SCHEMA)
+        writes.upsert_readings(conn, SCHEMA, frame)
+    partitions = query(
+        warehouse_url,
+        "SELECT c.relname FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass ORDER BY 1",
+        (f"{SCHEMA}.meter_readings",),
+    )
+    assert partitions == [("meter_readings_2023_01",), ("meter_readings_2023_02",)]
+    # the last quarter hour of January lands in January's partition
+    placed = query(
+        warehouse_url,
+        "SELECT tableoid::regclass::text, count(*) FROM tenant_alpine.meter_readings "
+        "GROUP BY 1 ORDER BY 1",
+    )
+    assert placed == [
+        ("tenant_alpine.meter_readings_2023_01", 1),
+        ("tenant_alpine.meter_readings_2023_02", 2),
+    ]
+
+
+def test_upsert_counts_inserts_corrections_and_repeats(warehouse_url):
+    rows = [
+        (IMPORT_MUID, IMPORT, "2023-02-01T00:00:00Z", 0.1),
+        (EXPORT_MUID, EXPORT, "2023-02-01T00:00:00Z", 0.0),
+    ]
+    with database.transaction(warehouse_url) as conn:
+        tenant_schema.ensure_tenant_schema(conn, SCHEMA)
+        assert writes.upsert_readings(conn, SCHEMA, readings(rows)) == (
+            writes.UpsertResult(inserted=2, updated=0, unchanged=0)
+        )
+    with database.transaction(warehouse_url) as conn:
+        assert writes.upsert_readings(conn, SCHEMA, readings(rows)) == (
+            writes.UpsertResult(inserted=0, updated=0, unchanged=2)
+        )
+    corrected = [
+        rows[0],
+        (EXPORT_MUID, EXPORT, "2023-02-01T00:00:00Z", 0.04),
+        (EXPORT_MUID, EXPORT, "2023-02-01T00:15:00Z", 0.0),
+    ]
+    with database.transaction(warehouse_url) as conn:
+        assert writes.upsert_readings(conn, SCHEMA, readings(corrected)) == (
+            writes.UpsertResult(inserted=1, updated=1, unchanged=1)
+        )
+    # a quality change alone is a correction too
+    with database.transaction(warehouse_url) as conn:
+        result = writes.upsert_readings(conn, SCHEMA, readings(corrected[:2], "estimated"))
+        assert result == writes.UpsertResult(inserted=0, updated=2, unchanged=0)
+    stored = query(
+        warehouse_url,
+        "SELECT muid::text, obis, register, ts, kwh, quality, revision "
+        "FROM tenant_alpine.meter_readings ORDER BY obis, ts",
+    )
+    feb1 = datetime(2023, 2, 1, tzinfo=UTC)
+    assert stored == [
+        (IMPORT_MUID, IMPORT, "active_import", feb1, 0.1, "estimated", 1),
+        (EXPORT_MUID, EXPORT, "active_export", feb1, 0.04, "estimated", 2),
+        (EXPORT_MUID, EXPORT, "active_export", feb1 + timedelta(minutes=15), 0.0, "measured", 0),
+    ]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/New_York"])
+def test_instants_survive_any_session_time_zone(warehouse_url, zone):
+    url = (
+        sa.make_url(warehouse_url)
+        .update_query_dict({"options": f"-c TimeZone={zone}"})
+        .render_as_string(hide_password=False)
+    )
+    first = readings([(IMPORT_MUID, IMPORT, "2023-02-01T00:00:00Z", 0.1)])
+    both = readings(
+        [
+            (IMPORT_MUID, IMPORT, "2023-02-01T00:00:00Z", 0.2),  # a correction: upsert path
+            (IMPORT_MUID, IMPORT, "2023-02-01T23:45:00Z", 0.3),
+        ]
+    )
+    with database.transaction(url) as conn:
+        tenant_schema.ensure_tenant_schema(conn, SCHEMA)
+        writes.upsert_readings(conn, SCHEMA, first)  # all new: direct copy
+    with database.transaction(url) as conn:
+        writes.upsert_readings(conn, SCHEMA, both)
+    stored = query(
+        warehouse_url,
+        "SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), kwh "
+        "FROM tenant_alpine.meter_readings ORDER BY ts",
+    )
+    assert stored == [("2023-02-01 00:00", 0.2), ("2023-02-01 23:45", 0.3)]
+
+
+def test_failed_transaction_leaves_nothing(warehouse_url):
+    with database.transaction(warehouse_url) as conn:
+        tenant_schema.ensure_tenant_schema(conn, SCHEMA)
+    with pytest.raises(RuntimeError), database.transaction(warehouse_url) as conn:
+        writes.upsert_readings(
+            conn, SCHEMA, readings([(IMPORT_MUID, IMPORT, "2023-02-01T00:00:00Z", 1.0)])
+        )
+        raise RuntimeError("crash after the write")
+    assert query(warehouse_url, "SELECT count(*) FROM tenant_alpine.meter_readings") == [(0,)]

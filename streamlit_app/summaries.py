@@ -1,0 +1,267 @@
+"""What the dashboard computes from the loaded rows: headline figures and their change, meter
+names, completeness, the typical-week matrices and the tariff's high-band windows.
+
+Plain pandas and the tenant registry; no database, no Streamlit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from exnaton_pipeline.lib.energy.tariffs import WEEKDAY_NAMES, TariffPlan
+from exnaton_pipeline.lib.tenants import Tenant
+from streamlit_app.data import EXPORT, IMPORT
+from streamlit_app.periods import READING_INTERVAL, Period, date_range_label
+
+REGISTER_NAMES = {IMPORT: "Consumption", EXPORT: "Feed-in"}
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!$|~])")
+
+
+def plain_markdown(text: str) -> str:
+    """`text` escaped for st.markdown: shown as is, no emphasis, links or $...$ maths."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Energy and money of one meter over a period (kWh; tariff currency)."""
+
+    consumption: float
+    feed_in: float
+    cost_high: float
+    cost_low: float
+    feed_in_credit: float
+
+    @property
+    def net_cost(self) -> float:
+        return self.cost_high + self.cost_low - self.feed_in_credit
+
+
+def totals(daily: pd.DataFrame, period: Period, plan: TariffPlan) -> Totals | None:
+    """Sum the daily rows of `period`; None when the period has no rows at all."""
+    return sum_totals([daily[[period.contains(day) for day in daily["day"]]]], plan)
+
+
+def sum_totals(parts: list[pd.DataFrame], plan: TariffPlan) -> Totals | None:
+    """Sum rows of daily or hourly energy (or priced quarter hours), given in one or more
+    frames; None when there are no rows at all.
+
+    The high/low split prices ht_kwh and nt_kwh at the plan's band rates, which is how the
+    contract defines `cost`; a plan without a high band has no high-tariff cost.
+    """
+    if all(part.empty for part in parts):
+        return None
+
+    def total(column: str) -> float:
+        return sum(float(part[column].sum()) for part in parts)
+
+    rates = {band.name: band.rate for band in plan.bands}
+    return Totals(
+        consumption=total("import_kwh"),
+        feed_in=total("export_kwh"),
+        cost_high=total("ht_kwh") * rates.get("high", 0.0),
+        cost_low=total("nt_kwh") * rates.get("low", 0.0),
+        feed_in_credit=total("feed_in_credit"),
+    )
+
+
+def priced_quarter_hours(quarters: pd.DataFrame, plan: TariffPlan, zone: ZoneInfo) -> pd.DataFrame:
+    """15-minute rows (ts UTC, import_kwh, export_kwh) with the energy columns of the
+    aggregates, split and credited as the pipeline does for hourly and daily energy: import
+    by the band of its local slot (`slot_bands()`, which the pipeline's tariff_slots holds),
+    feed-in credit at the plan's feed-in rate."""
+    slots = plan.slot_bands()
+    local = quarters["ts"].dt.tz_convert(zone)
+    high = [slots[(t.isoweekday(), t.hour * 4 + t.minute // 15)] == "high" for t in local]
+    energy = quarters[["import_kwh", "export_kwh"]].astype(float).fillna(0.0)
+    imported = energy["import_kwh"]
+    return energy.assign(
+        ht_kwh=imported.where(high, 0.0),
+        nt_kwh=imported.mask(high, 0.0),
+        feed_in_credit=energy["export_kwh"] * plan.feed_in_rate,
+    )
+
+
+def change_text(current: float, previous: float | None, unit: str, decimals: int) -> str | None:
+    """'+84.0 kWh (+100%)' against the previous period; None without a previous period or
+    when both are zero."""
+    if previous is None or (abs(current) < 1e-9 and abs(previous) < 1e-9):
+        return None  # nothing to compare, or nothing either time (e.g. feed-in of a consumer)
+    diff = current - previous
+    text = f"{diff:+,.{decimals}f} {unit}"
+    if abs(previous) > 1e-9:
+        text += f" ({diff / abs(previous):+.0%})"
+    return text
+
+
+def meter_name(tenant: Tenant, muid: str, registers: tuple[str, ...]) -> str:
+    """The registry's name for the meter, else what it measures ('Consumption', 'Feed-in')."""
+    named = tenant.meter_name(muid)
+    if named:
+        return named
+    kinds = [REGISTER_NAMES[r] for r in (IMPORT, EXPORT) if r in registers]
+    what = " & ".join(kinds).capitalize() if kinds else "Meter"
+    return f"{what} ({muid[:8]})"
+
+
+def meter_names(tenant: Tenant, meters: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """muid -> name for the meter picker: the registry's meters in its order, then the rest."""
+    order = {meter.muid: n for n, meter in enumerate(tenant.meters)}
+    names = {muid: meter_name(tenant, muid, registers) for muid, registers in meters.items()}
+    return dict(sorted(names.items(), key=lambda item: (order.get(item[0], len(order)), item[1])))
+
+
+@dataclass(frozen=True)
+class DaySoFar:
+    """The local day still in progress: readings up to `until` (local), and `missing` quarter
+    hours before it without a reading."""
+
+    day: date
+    until: datetime
+    missing: int
+
+
+def day_so_far(span: tuple[datetime, datetime], quarters: pd.DataFrame) -> DaySoFar:
+    """Judge the local day in progress `span` ([midnight, end of the newest reading), from
+    `periods.day_in_progress`) by `quarters`, its 15-minute rows (`load_quarter_hours`): it
+    expects one per quarter hour up to the newest reading, counted in UTC so that the day of
+    a DST change has one hour less or more before the same wall-clock time."""
+    start, end = (moment.astimezone(UTC) for moment in span)
+    expected = (end - start) // READING_INTERVAL
+    return DaySoFar(span[0].date(), span[1], expected - len(quarters))
+
+
+@dataclass(frozen=True)
+class Completeness:
+    missing: list[date]  # days of the period within the meter's data range without any row
+    incomplete: list[date]  # finished days with fewer 15-minute readings than the day has
+    so_far: DaySoFar | None = None  # the day in progress, when the period holds it
+
+    def notice(self) -> str | None:
+        parts = []
+        if self.incomplete:
+            count, days = _days_text(len(self.incomplete)), day_list(self.incomplete)
+            parts.append(f"{count} with missing readings ({days})")
+        if self.so_far is not None and self.so_far.missing > 0:
+            count = self.so_far.missing
+            parts.append(
+                f"{date_range_label(self.so_far.day, self.so_far.day)} so far (readings up to "
+                f"{self.so_far.until:%H:%M}): {count} quarter "
+                f"{'hour' if count == 1 else 'hours'} without a reading"
+            )
+        if self.missing:
+            parts.append(
+                f"{_days_text(len(self.missing))} without any reading ({day_list(self.missing)})"
+            )
+        if not parts:
+            return None
+        return (
+            "Incomplete data: "
+            + "; ".join(parts)
+            + ". The figures cover the readings that arrived."
+        )
+
+
+def _days_text(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+def completeness(
+    daily: pd.DataFrame, period: Period, first: date, last: date, so_far: DaySoFar | None = None
+) -> Completeness:
+    """Days of `period` with missing readings (`daily_energy.complete` false) or none at all.
+
+    The day in progress (`so_far`, e.g. today up to 13:45; given when the period holds it) is
+    not over, so it is not judged by the whole day's quarter hours but by those up to its
+    newest reading.
+    """
+    present = set(daily["day"])
+    incomplete = sorted(
+        day
+        for day, complete in zip(daily["day"], daily["complete"], strict=True)
+        if not complete and period.contains(day) and (so_far is None or day != so_far.day)
+    )
+    start, end = max(period.start, first), min(period.end, last)
+    span = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    return Completeness([d for d in span if d not in present], incomplete, so_far)
+
+
+def day_list(days: list[date]) -> str:
+    """Consecutive days folded into ranges: '1 Feb 2023, 20 – 26 Feb 2023'."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and day - runs[-1][-1] == timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ", ".join(date_range_label(run[0], run[-1]) for run in runs)
+
+
+def weekday_hour_matrix(profile: pd.DataFrame, column: str) -> pd.DataFrame:
+    """7 x 24 frame of `column`: rows Mon..Sun (Monday first), columns local hours 0..23."""
+    matrix = profile.pivot(index="weekday", columns="hour", values=column)
+    matrix = matrix.reindex(index=range(1, 8), columns=range(24))
+    matrix.index = list(WEEKDAY_NAMES)
+    return matrix
+
+
+def weekday_weekend_profile(profile: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Average energy per local hour on weekdays (Mon-Fri) and weekends (Sat, Sun).
+
+    Each weekday's hourly average is weighted by the number of days behind it, so the result
+    is the average over all observed weekdays (or weekend days), not an average of averages.
+    """
+    frame = profile.assign(
+        group=profile["weekday"].map(lambda d: "Weekdays" if d <= 5 else "Weekends"),
+        weighted=profile[column] * profile["days"],
+    )
+    sums = frame.groupby(["hour", "group"])[["weighted", "days"]].sum()
+    average = (sums["weighted"] / sums["days"]).unstack("group")
+    return average.reindex(index=range(24), columns=["Weekdays", "Weekends"])
+
+
+def high_band_windows(plan: TariffPlan, start: date, end: date) -> list[tuple[datetime, datetime]]:
+    """Local wall-clock (start, end) of every high-tariff window on the days start..end."""
+    bands = plan.slot_bands()
+    windows: list[tuple[datetime, datetime]] = []
+    day = start
+    while day <= end:
+        midnight = datetime.combine(day, time())
+        slot = 0
+        while slot < 96:
+            if bands[(day.isoweekday(), slot)] != "high":
+                slot += 1
+                continue
+            first = slot
+            while slot < 96 and bands[(day.isoweekday(), slot)] == "high":
+                slot += 1
+            windows.append(
+                (midnight + timedelta(minutes=15 * first), midnight + timedelta(minutes=15 * slot))
+            )
+        day += timedelta(days=1)
+    return windows
+
+
+def csv_export(frame: pd.DataFrame, resolution: str, series: dict[str, str], tenant: Tenant) -> str:
+    """The rows behind the energy chart as CSV, with plain column names and units.
+
+    Interval starts are local times with their UTC offset, so DST hours stay unambiguous.
+    """
+    currency = tenant.tariff.currency.lower()
+    names = {
+        "start": "day" if resolution == "day" else f"interval_start ({tenant.timezone})",
+        "import_kwh": "consumption_kwh",
+        "export_kwh": "feed_in_kwh",
+        "ht_kwh": "high_tariff_kwh",
+        "nt_kwh": "low_tariff_kwh",
+        "cost": f"cost_{currency}",
+        "feed_in_credit": f"feed_in_credit_{currency}",
+    }
+    hidden = {"import_kwh", "export_kwh"} - set(series)
+    columns = [c for c in names if c in frame.columns and c not in hidden]
+    return frame[columns].rename(columns=names).to_csv(index=False)
