@@ -1,16 +1,17 @@
-"""Ingest benchmark: our store path against a bare COPY of the same rows, in one run.
+"""Ingest benchmark: reading, parsing, validating and storing API objects against a bare COPY.
 
     python -m benchmarks.ingest [--meters 180] [--days 29] [--database-url URL]
 
-Generates `meters x days` of 15-minute readings (one API object per meter and day) in the
-shape `ingest.store` receives from `ingest.collect`, then measures, one tenant-day at a time
-as the assets do:
+Writes `meters x days` of 15-minute readings as API responses into a local source folder (one
+object per meter and UTC day, newest record first, as the upstream API delivers them), then
+measures, one tenant-day at a time as the assets do:
 
-  (a) bare COPY of the rows into a table with the same columns and primary key;
-  (b) `ingest.store` of the same rows, all new (validate, COPY, manifest);
-  (c) `ingest.store` re-delivering every row unchanged (all conflict, nothing written);
-  (d) `ingest.store` of corrections (every value changed: all rows updated);
-  (e) for scale: `readings.parse_response` of the generated API responses.
+  (a) bare COPY of the same rows (already in memory as CSV) into a table with our columns and
+      primary key;
+  (b) `list_new_objects` + `ingest_objects` of the new objects: list, diff against the
+      manifest, read, parse, validate, COPY, rejections, manifest;
+  (c) the same objects read again (`reprocess`): every row conflicts, nothing is written;
+  (d) corrections: every object re-delivered with every value changed, all rows updated.
 
 The database is --database-url, else EXNATON_DATABASE_URL, else the embedded server. The
 benchmark works in the schemas `tenant_bench` and `bench_copy`, dropped before and after.
@@ -21,10 +22,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,8 +35,7 @@ from psycopg2 import sql
 
 from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.ingestion import ingest
-from exnaton_pipeline.lib.ingestion.responses import REJECT_COLUMNS, parse_response
-from exnaton_pipeline.lib.ingestion.source import SourceObject
+from exnaton_pipeline.lib.ingestion.source import LocalSource
 from exnaton_pipeline.lib.tenants import Tenant, load_registry
 from exnaton_pipeline.lib.warehouse import database, tenant_schema, writes
 
@@ -48,7 +50,6 @@ class Phase:
     name: str
     rows: int
     seconds: float
-    writes: bool = True  # compared with bare COPY
 
     @property
     def rate(self) -> float:
@@ -61,11 +62,18 @@ def bench_tenant() -> Tenant:
     return replace(template, id="bench", source_prefix="bench", meters=())
 
 
-def generate(meters: int, days: int, seed: int = 7) -> list[ingest.RawBatch]:
-    """One batch per UTC day: every meter's 96 import readings, one object per meter."""
+@dataclass
+class Day:
+    day: date
+    rows: pd.DataFrame  # what a bare COPY writes
+
+
+def generate(source: LocalSource, meters: int, days: int, seed: int = 7) -> list[Day]:
+    """One object per meter and UTC day holding its 96 import readings; the same rows as a
+    frame for the bare COPY."""
     rng = np.random.default_rng(seed)
     muids = [str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(meters)]
-    batches = []
+    generated = []
     for d in range(days):
         day = FIRST_DAY + timedelta(days=d)
         start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
@@ -73,34 +81,50 @@ def generate(meters: int, days: int, seed: int = 7) -> list[ingest.RawBatch]:
             (start + timedelta(minutes=15 * s)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
             for s in range(SLOTS)
         ]
-        keys = [f"bench/{day}/{m}.json" for m in muids]
-        etags = [f"{d:04x}{n:08x}" for n in range(meters)]
-        frame = pd.DataFrame(
-            {
-                "muid": np.repeat(muids, SLOTS),
-                "obis": IMPORT,
-                "ts": np.tile(stamps, meters),
-                "kwh": rng.gamma(0.6, 0.06, meters * SLOTS).round(4),
-                "quality": "measured",
-                "record_index": np.tile(np.arange(SLOTS), meters),
-                "source_key": np.repeat(keys, SLOTS),
-                "source_etag": np.repeat(etags, SLOTS),
-                "source_order": np.repeat(np.arange(meters), SLOTS),
-            }
+        values = rng.gamma(0.6, 0.06, (meters, SLOTS)).round(4)
+        write_day(source, day, muids, stamps, values)
+        generated.append(
+            Day(
+                day,
+                pd.DataFrame(
+                    {
+                        "muid": np.repeat(muids, SLOTS),
+                        "obis": IMPORT,
+                        "register": "active_import",
+                        "ts": np.tile(stamps, meters),
+                        "kwh": values.ravel(),
+                        "quality": "measured",
+                        "source_key": np.repeat([f"bench/{day}/{m}.json" for m in muids], SLOTS),
+                        "source_etag": "bench",
+                    }
+                ),
+            )
         )
-        objects = [SourceObject(k, e, 9_000, start) for k, e in zip(keys, etags, strict=True)]
-        rejects = pd.DataFrame(columns=[*REJECT_COLUMNS, "source_key", "source_etag"])
-        batches.append(ingest.RawBatch("bench", day, objects, frame, rejects, meters))
-    return batches
+    return generated
 
 
-def corrected(batch: ingest.RawBatch) -> ingest.RawBatch:
-    """The same objects re-delivered with every value changed (new versions)."""
-    readings = batch.readings.assign(
-        kwh=batch.readings["kwh"] + 0.001, source_etag=batch.readings["source_etag"] + "-v2"
-    )
-    objects = [replace(o, etag=o.etag + "-v2") for o in batch.objects]
-    return replace(batch, readings=readings, objects=objects)
+def write_day(source: LocalSource, day: date, muids, stamps, values) -> None:
+    for muid, row in zip(muids, values, strict=True):
+        data = [
+            {
+                "measurement": "energy",
+                "timestamp": ts,
+                "tags": {"muid": muid, "quality": "measured"},
+                IMPORT: float(value),
+            }
+            for ts, value in zip(stamps, row, strict=True)
+        ]
+        body = json.dumps({"data": data[::-1]}, separators=(",", ":")).encode()
+        source.write(f"bench/{day}/{muid}.json", body)
+
+
+def correct(source: LocalSource, day: date) -> None:
+    """Every object of `day` re-delivered with every value 0.001 kWh higher (new versions)."""
+    for obj in source.list(f"bench/{day}"):
+        payload = json.loads(source.read(obj.key))
+        for item in payload["data"]:
+            item[IMPORT] = round(item[IMPORT] + 0.001, 4)
+        source.write(obj.key, json.dumps(payload, separators=(",", ":")).encode())
 
 
 def drop_schemas(url: str, schemas: list[str]) -> None:
@@ -123,11 +147,10 @@ def prepare_copy_table(url: str, tenant: Tenant) -> None:
         )
 
 
-def bare_copy(url: str, batch: ingest.RawBatch) -> None:
+def bare_copy(url: str, rows: pd.DataFrame) -> None:
     columns = writes.READING_COPY_COLUMNS
-    frame = batch.readings.assign(register="active_import")[columns]
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False)
+    rows[columns].to_csv(buffer, index=False, header=False)
     buffer.seek(0)
     with database.transaction(url) as conn, conn.cursor() as cur:
         cur.copy_expert(
@@ -136,6 +159,11 @@ def bare_copy(url: str, batch: ingest.RawBatch) -> None:
             ),
             buffer,
         )
+
+
+def ingest_day(source, url, tenant, day, reprocess=False) -> ingest.IngestResult:
+    new = ingest.list_new_objects(source, url, tenant, day, reprocess)
+    return ingest.ingest_objects(source, url, tenant, new, run_id="bench")
 
 
 def totals(results: list[ingest.IngestResult]) -> tuple[int, int, int, int]:
@@ -147,74 +175,50 @@ def totals(results: list[ingest.IngestResult]) -> tuple[int, int, int, int]:
     )
 
 
-def api_bodies(batch: ingest.RawBatch) -> list[bytes]:
-    records = batch.readings.rename(columns={"kwh": IMPORT})
-    bodies = []
-    for _, rows in records.groupby("source_key", sort=False):
-        data = [
-            {
-                "measurement": "energy",
-                "timestamp": ts,
-                "tags": {"muid": muid, "quality": quality},
-                IMPORT: value,
-            }
-            for muid, ts, value, quality in zip(
-                rows["muid"], rows["ts"], rows[IMPORT], rows["quality"], strict=True
-            )
-        ]
-        bodies.append(json.dumps({"data": data[::-1]}).encode())  # newest first, as the API
-    return bodies
-
-
 def run(meters: int, days: int, url: str) -> list[Phase]:
     """Each day goes through (a) to (d) in turn, so load from other processes on the machine
     falls on all phases alike; each phase's time is summed over the days."""
     tenant = bench_tenant()
-    batches = generate(meters, days)
-    n = sum(len(b.readings) for b in batches)
     names = [
         "(a) bare COPY",
-        "(b) store, new rows",
-        "(c) store, re-delivered unchanged",
-        "(d) store, corrections",
+        "(b) ingest, new objects",
+        "(c) ingest, read again unchanged",
+        "(d) ingest, corrections",
     ]
     seconds = dict.fromkeys(names, 0.0)
     results: dict[str, list[ingest.IngestResult]] = {name: [] for name in names[1:]}
-    fixes = [corrected(b) for b in batches]
     drop_schemas(url, [tenant.schema, COPY_SCHEMA])
     prepare_copy_table(url, tenant)
-    try:
-        for batch, fix in zip(batches, fixes, strict=True):
-            steps = [
-                (names[0], lambda b=batch: bare_copy(url, b)),
-                (names[1], lambda b=batch: ingest.store(url, tenant, b, run_id="bench")),
-                (names[2], lambda b=batch: ingest.store(url, tenant, b, run_id="bench")),
-                (names[3], lambda b=fix: ingest.store(url, tenant, b, run_id="bench")),
-            ]
-            for name, step in steps:
-                started = time.perf_counter()
-                outcome = step()
-                seconds[name] += time.perf_counter() - started
-                if outcome is not None:
-                    results[name].append(outcome)
-    finally:
-        drop_schemas(url, [tenant.schema, COPY_SCHEMA])
-    # the store path did what it claims: every row new, then unchanged, then updated
+    with tempfile.TemporaryDirectory(prefix="exnaton-bench-") as folder:
+        source = LocalSource(Path(folder))
+        generated = generate(source, meters, days)
+        n = sum(len(g.rows) for g in generated)
+        try:
+            for g in generated:
+                steps = [
+                    (names[0], lambda g=g: bare_copy(url, g.rows)),
+                    (names[1], lambda g=g: ingest_day(source, url, tenant, g.day)),
+                    (names[2], lambda g=g: ingest_day(source, url, tenant, g.day, True)),
+                    (names[3], lambda g=g: ingest_day(source, url, tenant, g.day)),
+                ]
+                for name, step in steps:
+                    if name == names[3]:
+                        correct(source, g.day)  # writing the corrections is not timed
+                    started = time.perf_counter()
+                    outcome = step()
+                    seconds[name] += time.perf_counter() - started
+                    if outcome is not None:
+                        results[name].append(outcome)
+        finally:
+            drop_schemas(url, [tenant.schema, COPY_SCHEMA])
+    # the ingest path did what it claims: every row new, then unchanged, then updated
     for name, expected in zip(names[1:], [(n, 0, 0, 0), (0, 0, n, 0), (0, n, 0, 0)], strict=True):
         if totals(results[name]) != expected:
             raise SystemExit(
                 f"{name}: (inserted, updated, unchanged, rejected) = {totals(results[name])}, "
                 f"expected {expected}"
             )
-    phases = [Phase(name, n, seconds[name]) for name in names]
-
-    bodies = [body for b in batches for body in api_bodies(b)]
-    started = time.perf_counter()
-    parsed = sum(len(parse_response(body).readings) for body in bodies)
-    phases.append(
-        Phase("(e) parse API responses", parsed, time.perf_counter() - started, writes=False)
-    )
-    return phases
+    return [Phase(name, n, seconds[name]) for name in names]
 
 
 def report(phases: list[Phase], meters: int, days: int, url: str) -> str:
@@ -228,7 +232,7 @@ def report(phases: list[Phase], meters: int, days: int, url: str) -> str:
         f"{'phase':36} {'rows':>9} {'seconds':>8} {'rows/s':>9} {'x COPY':>7}",
     ]
     for phase in phases:
-        ratio = f"{phase.seconds / copy.seconds:7.2f}" if phase.writes else ""
+        ratio = f"{phase.seconds / copy.seconds:7.2f}"
         lines.append(
             f"{phase.name:36} {phase.rows:9,} {phase.seconds:8.2f} {phase.rate:9,.0f} {ratio:>7}"
         )

@@ -12,33 +12,35 @@ from exnaton_pipeline.orchestration.resources import (
 )
 from exnaton_pipeline.orchestration.retries import transient_retries
 
+IGNORED_SHOWN = 20
+
 
 class RawReadingsConfig(dg.Config):
     reprocess: bool = False
     """Read every object of the day again, ignoring the manifest (repairs, rule changes)."""
 
 
-@tenant_day_asset(group_name="ingestion", kinds={"s3", "pandas"})
+@tenant_day_asset(group_name="ingestion", kinds={"s3"})
 def raw_meter_readings(
     context: dg.AssetExecutionContext,
     config: RawReadingsConfig,
     source: SourceResource,
     warehouse: WarehouseResource,
     tenants: TenantRegistryResource,
-) -> ingest.RawBatch:
-    """Meter API responses delivered for one tenant and UTC day, parsed into readings.
+) -> ingest.NewObjects:
+    """Meter API responses delivered for one tenant and UTC day and not yet ingested.
 
     Source: `<source>/<tenant prefix>/<YYYY-MM-DD>/*.json`, each object one API response of
-    one or many meters. Only objects whose key and ETag are not in the manifest are read, so
-    a 15-minute tick costs what is new. Every OBIS key of a record becomes its own reading;
-    records that cannot be read are kept as rejections with their object key.
+    one or many meters. Only objects whose key and version (ETag) are not in the manifest are
+    handed on, so a 15-minute tick costs what is new; objects that are not `*.json` are
+    listed as ignored, never read.
     """
     tenant_id, day = tenant_and_day(context)
     tenant = tenants.tenant(tenant_id)
     src = source.get_source()
     with transient_retries(context):
-        batch = ingest.collect(src, warehouse.url(), tenant, day, reprocess=config.reprocess)
-        if not batch.listed and not src.has_prefix(tenant.source_prefix):
+        new = ingest.list_new_objects(src, warehouse.url(), tenant, day, config.reprocess)
+        if not new.listed and not src.has_prefix(tenant.source_prefix):
             # an absent day folder is just "nothing delivered yet"; an absent tenant prefix is
             # a misconfigured tenant or source, and must not pass as "nothing new" forever
             raise dg.Failure(
@@ -49,21 +51,18 @@ def raw_meter_readings(
                 ),
                 allow_retries=False,
             )
-    if batch.unreadable:
-        context.log.warning(
-            f"could not fetch {len(batch.unreadable)} object(s): {batch.unreadable}"
-        )
+    if new.ignored:
+        context.log.warning(f"ignored {len(new.ignored)} object(s) that are not *.json")
     context.add_output_metadata(
         {
             "source": dg.MetadataValue.text(f"{src.describe()}/{ingest.day_prefix(tenant, day)}/"),
-            "objects_listed": batch.listed,
-            "objects_new": len(batch.objects),
-            "objects_unreadable": len(batch.unreadable),
-            "readings_parsed": len(batch.readings),
-            "records_refused": len(batch.rejects),
+            "objects_listed": new.listed,
+            "objects_new": len(new.objects),
+            "objects_ignored": len(new.ignored),
+            "ignored": dg.MetadataValue.json(new.ignored[:IGNORED_SHOWN]),
         }
     )
-    return batch
+    return new
 
 
 @tenant_day_asset(
@@ -73,26 +72,42 @@ def raw_meter_readings(
 )
 def meter_readings(
     context: dg.AssetExecutionContext,
-    raw_meter_readings: ingest.RawBatch,
+    raw_meter_readings: ingest.NewObjects,
+    source: SourceResource,
     warehouse: WarehouseResource,
     tenants: TenantRegistryResource,
 ) -> dg.MaterializeResult:
     """Validated 15-minute readings in `tenant_<id>.meter_readings`: kWh per interval, UTC start.
 
     A TimescaleDB hypertable where the extension exists, else a monthly range-partitioned
-    table. Rows failing the pandera contract go to `rejected_readings` with rule and source
-    object; re-delivered objects update the rows they correct; re-running changes nothing.
+    table. Rows failing the pandera contract go to `rejected_readings` with rule, source
+    object and raw record; an object that cannot be parsed at all is one rejection holding its
+    first bytes. Re-delivered objects update the rows they correct; re-running changes nothing.
+    Source: the new objects `raw_meter_readings` lists.
     """
-    tenant = tenants.tenant(raw_meter_readings.tenant_id)
+    new = raw_meter_readings
+    tenant = tenants.tenant(new.tenant_id)
     with transient_retries(context):
-        result = ingest.store(warehouse.url(), tenant, raw_meter_readings, context.run.run_id)
-        catalog = readings_metadata(warehouse.url(), tenant, raw_meter_readings.day)
+        result = ingest.ingest_objects(
+            source.get_source(), warehouse.url(), tenant, new, context.run.run_id
+        )
+        catalog = readings_metadata(warehouse.url(), tenant, new.day)
     context.log.info(
         f"{tenant.schema}.meter_readings ({result.storage}): {result.inserted} inserted, "
         f"{result.updated} updated, {result.unchanged} unchanged, {result.rejected} rejected"
     )
     if result.rejected:
         context.log.warning(f"rejected readings by rule: {result.rules}")
+    if result.unreadable:
+        # the others are stored; these stay out of the manifest and are read again on retry
+        raise dg.Failure(
+            description=(
+                f"{len(result.unreadable)} of {len(new.objects)} new object(s) could not be "
+                f"fetched and are not ingested yet: {', '.join(result.unreadable[:5])}"
+            ),
+            metadata={"unreadable": dg.MetadataValue.json(result.unreadable)},
+            allow_retries=True,
+        )
     return dg.MaterializeResult(
         metadata={
             "storage": result.storage,

@@ -21,6 +21,9 @@ from exnaton_pipeline.lib.energy.tariffs import TariffError, TariffPlan, parse_p
 TENANT_ID = re.compile(r"[a-z][a-z0-9_-]{1,39}")
 MUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DEFAULT_TIMEZONE = "Europe/Zurich"
+# An energy value above this per 15-minute interval is a fault, not a reading (it would be a
+# 4 MW connection); a tenant with larger sites raises it with `max_interval_kwh`.
+DEFAULT_MAX_INTERVAL_KWH = 1000.0
 
 
 class RegistryError(ValueError):
@@ -57,6 +60,7 @@ class Tenant:
     source_prefix: str
     live: bool = False
     meters: tuple[Meter, ...] = field(default=())
+    max_interval_kwh: float = DEFAULT_MAX_INTERVAL_KWH
 
     @property
     def schema(self) -> str:
@@ -163,7 +167,19 @@ def _parse_tenant(item: Any, index: int, raw_plans: dict, source: str) -> Tenant
         source_prefix=prefix,
         live=bool(item.get("live", False)),
         meters=_parse_meters(item.get("meters") or {}, where),
+        max_interval_kwh=_max_interval_kwh(item.get("max_interval_kwh"), where),
     )
+
+
+def _max_interval_kwh(raw: Any, where: str) -> float:
+    if raw is None:
+        return DEFAULT_MAX_INTERVAL_KWH
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw < float("inf"):
+        raise RegistryError(
+            f"{where}: max_interval_kwh: expected a positive number of kWh per 15 minutes, "
+            f"got {raw!r}"
+        )
+    return float(raw)
 
 
 def _parse_meters(raw: Any, where: str) -> tuple[Meter, ...]:

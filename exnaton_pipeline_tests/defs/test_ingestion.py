@@ -40,8 +40,7 @@ def test_sample_days_from_s3_land_in_the_warehouse(warehouse_url, s3_sample):
     assert [r.success for r in results] == [True, True, True]
     for result in results:
         raw = metadata(result, "raw_meter_readings")
-        assert (raw["objects_listed"], raw["objects_new"], raw["readings_parsed"]) == (2, 2, 192)
-        assert raw["records_refused"] == 0
+        assert (raw["objects_listed"], raw["objects_new"], raw["objects_ignored"]) == (2, 2, 0)
         assert raw["source"].startswith(s3_sample + "/demo/2023-02-0")
         stored = metadata(result, "meter_readings")
         assert stored["storage"] == "partitioned"
@@ -109,7 +108,7 @@ def test_bad_records_are_reported_as_metadata(warehouse_url, s3_endpoint, s3_buc
     share = {e.check_name: e for e in result.get_asset_check_evaluations()}["rejected_share"]
     assert not share.passed
     assert share.severity == dg.AssetCheckSeverity.ERROR
-    assert metadata(result, "raw_meter_readings")["records_refused"] == 1
+    assert metadata(result, "raw_meter_readings")["objects_new"] == 2
     stored = metadata(result, "meter_readings")
     assert (stored["rows_read"], stored["rows_written"], stored["rows_rejected"]) == (4, 1, 3)
     assert stored["rejected_by_rule"] == {
@@ -124,4 +123,46 @@ def test_bad_records_are_reported_as_metadata(warehouse_url, s3_endpoint, s3_buc
         ("alpine/2023-02-01/batch-0001.json", "finite_kwh"),
         ("alpine/2023-02-01/batch-0001.json", "on_15_minute_grid"),
         ("alpine/2023-02-01/batch-0002.json", "unreadable_json"),
+    ]
+
+
+def test_an_implausible_value_is_rejected_and_the_aggregates_still_build(
+    warehouse_url, local_source
+):
+    quarters = [f"2023-02-01T{h:02d}:{m:02d}:00Z" for h in range(5) for m in (0, 15, 30, 45)]
+    records = [record(ts, {IMPORT: 0.5}) for ts in quarters]
+    records.append(record("2023-02-01T05:00:00Z", {IMPORT: 1e308}))  # issue 9: poisoned sums
+    local_source.write("alpine/2023-02-01/batch.json", response(*records))
+    (result,) = materialize_days("alpine", DAYS[:1], warehouse_url, str(local_source.root))
+    assert result.success
+    assert metadata(result, "meter_readings")["rejected_by_rule"] == {"plausible_kwh": 1}
+    assert query(
+        warehouse_url, "SELECT count(*), sum(import_kwh) FROM tenant_alpine.hourly_energy"
+    ) == [(5, 10.0)]
+
+
+def test_an_object_that_cannot_be_fetched_fails_the_run_and_names_it(
+    warehouse_url, local_source, tmp_path
+):
+    local_source.write("alpine/2023-02-01/a.json", response(record("2023-02-01T00:00:00Z")))
+    local_source.write("alpine/2023-02-01/b.json", response(record("2023-02-01T00:15:00Z")))
+    (tmp_path / "dagster").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster"))
+    source = str(local_source.root)
+    (listed,) = materialize_days(
+        "alpine", DAYS[:1], warehouse_url, source, "key:raw_meter_readings", instance
+    )
+    assert listed.success
+    (local_source.root / "alpine/2023-02-01/b.json").unlink()  # vanished after the listing
+    (stored,) = materialize_days(
+        "alpine", DAYS[:1], warehouse_url, source, "key:meter_readings", instance
+    )
+    assert not stored.success
+    (failure,) = [e for e in stored.all_events if e.is_step_failure]
+    message = failure.event_specific_data.error.message
+    assert "1 of 2 new object(s) could not be fetched" in message
+    assert "alpine/2023-02-01/b.json" in message
+    # the other object is stored and in the manifest; b.json is not, so it is read again later
+    assert query(warehouse_url, "SELECT key FROM tenant_alpine.ingested_objects") == [
+        ("alpine/2023-02-01/a.json",)
     ]

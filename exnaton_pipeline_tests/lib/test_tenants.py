@@ -90,6 +90,7 @@ def test_registry_reads_tenants_with_defaults():
                 "source_prefix": "eu/beta",
                 "live": True,
                 "meters": {"95ce3367-cbce-4a4d-bbe3-da082831d7bd": "House"},
+                "max_interval_kwh": 25_000,
             },
         )
     )
@@ -101,6 +102,7 @@ def test_registry_reads_tenants_with_defaults():
         "alpha",
         False,
     )
+    assert (alpha.max_interval_kwh, beta.max_interval_kwh) == (1000.0, 25_000.0)
     assert beta.schema == "tenant_beta_grid"
     assert beta.zone.key == "America/New_York"
     assert beta.source_prefix == "eu/beta"
@@ -159,6 +161,15 @@ def test_unknown_tenant_lists_the_known_ones():
             "tenants.yaml: tenant 'alpha': meters: 'm1' is not a meter uuid",
         ),
         ("alpha", "tenants.yaml: tenants[0]: expected a mapping"),
+        (
+            {"id": "alpha", "tariff_plan": "flat", "max_interval_kwh": 0},
+            "tenants.yaml: tenant 'alpha': max_interval_kwh: expected a positive number of kWh "
+            "per 15 minutes, got 0",
+        ),
+        (
+            {"id": "alpha", "tariff_plan": "flat", "max_interval_kwh": "lots"},
+            "tenants.yaml: tenant 'alpha': max_interval_kwh: expected a positive number",
+        ),
     ],
 )
 def test_bad_tenant_fields_are_named(tenant, message):

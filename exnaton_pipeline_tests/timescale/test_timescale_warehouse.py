@@ -42,7 +42,9 @@ def rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
 
 def ingest_days(url, source, tenant, days, reprocess=False) -> list[ingest.IngestResult]:
     return [
-        ingest.store(url, tenant, ingest.collect(source, url, tenant, day, reprocess))
+        ingest.ingest_objects(
+            source, url, tenant, ingest.list_new_objects(source, url, tenant, day, reprocess)
+        )
         for day in days
     ]
 

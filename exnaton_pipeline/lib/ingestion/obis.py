@@ -6,6 +6,7 @@ of electricity (A = 1) are readings we accept; C tells the register.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ class ObisError(ValueError):
     """A value key that is not an OBIS code we can store."""
 
 
+@functools.lru_cache(maxsize=1024)  # a batch repeats a handful of codes thousands of times
 def decode(key: str) -> Obis:
     """Decode a 12-hex OBIS value key; raise ObisError saying why it is not a known reading."""
     if not HEX12.fullmatch(key):

@@ -45,6 +45,10 @@ class Source(Protocol):
     def describe(self) -> str: ...
 
 
+# An object being written by LocalSource.write: not an object yet, so not listed.
+_PARTIAL_SUFFIX = ".partial"
+
+
 class LocalSource:
     """A folder on disk laid out like the bucket."""
 
@@ -60,7 +64,7 @@ class LocalSource:
             return []
         found = []
         for path in folder.rglob("*"):
-            if path.is_file() and not path.name.startswith("."):
+            if path.is_file() and not path.name.endswith(_PARTIAL_SUFFIX):
                 stat = path.stat()
                 found.append(
                     SourceObject(
@@ -86,7 +90,7 @@ class LocalSource:
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
         # write-then-rename so a reader never sees half an object
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = path.with_name(f".{path.name}{_PARTIAL_SUFFIX}")
         tmp.write_bytes(body)
         os.replace(tmp, path)
 

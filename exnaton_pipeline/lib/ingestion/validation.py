@@ -3,10 +3,14 @@
 `split_valid` runs the schema lazily and divides a batch into rows that pass and rows that
 fail, each failure carrying the rule it broke and a sentence that says why. Duplicate keys
 keep the last delivery (batches are ordered oldest object first) and reject the earlier ones.
+
+Each timestamp is read with its own UTC offset; one without an offset is refused rather than
+guessed (the API promises UTC, and a guess would make a re-delivery a second reading).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -16,30 +20,39 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from exnaton_pipeline.lib.ingestion.obis import try_decode
-from exnaton_pipeline.lib.tenants import MUID
+from exnaton_pipeline.lib.tenants import DEFAULT_MAX_INTERVAL_KWH, MUID
 
 QUALITIES = ("measured", "estimated", "substituted", "corrected")
 KEY = ["muid", "obis", "ts"]
+# An ISO 8601 date and time without a UTC offset: what `utc_offset_given` refuses.
+_NAIVE_ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
 
 # rule name -> sentence template; {value} is the offending value
 RULES: dict[str, str] = {
     "well_formed_muid": "muid {value!r} is not a lower-case uuid",
     "known_obis": "OBIS code {value!r} is not a known 15-minute energy register",
+    "utc_offset_given": "timestamp {value!r} has no UTC offset (the API sends UTC, ending in Z)",
     "valid_timestamp": "timestamp {value!r} is not an ISO 8601 time",
     "on_15_minute_grid": "timestamp {value} is not on the 15-minute grid",
     "within_partition_day": "timestamp {value} is outside the UTC day of its partition",
     "finite_kwh": "value {value} is not a finite number",
     "non_negative_kwh": "value {value} kWh is negative",
+    "plausible_kwh": "value {value} kWh in 15 minutes is above the plausible {limit} kWh",
     "known_quality": "quality {value!r} is not one of " + ", ".join(QUALITIES),
     "unique_reading": "a later delivery of the same muid, OBIS code and timestamp supersedes it",
     "wrong_type": "value {value!r} has the wrong type",
 }
 
 
-def readings_schema(day: date | None = None, unique: bool = True) -> pa.DataFrameSchema:
+def readings_schema(
+    day: date | None = None,
+    unique: bool = True,
+    max_interval_kwh: float = DEFAULT_MAX_INTERVAL_KWH,
+) -> pa.DataFrameSchema:
     """Schema of validated readings; with `day`, timestamps must fall in that UTC day.
 
-    `unique=False` leaves out the duplicate-key rule, for judging each row on its own.
+    `ts_text` is the timestamp as delivered, `ts` its instant. `unique=False` leaves out the
+    duplicate-key rule, for judging each row on its own.
     """
     # ignore_na=False: pandera lets nulls pass a check by default, but an unparseable
     # timestamp (NaT) or a NaN value must fail its rule, not slip through to the database
@@ -80,12 +93,23 @@ def readings_schema(day: date | None = None, unique: bool = True) -> pa.DataFram
                     name="known_obis",
                 ),
             ),
+            "ts_text": pa.Column(
+                str,
+                pa.Check(
+                    lambda s: _per_distinct(s, lambda t: _NAIVE_ISO.fullmatch(t) is None),
+                    name="utc_offset_given",
+                ),
+                nullable=True,
+            ),
             "ts": pa.Column(pd.DatetimeTZDtype("ns", "UTC"), ts_checks, nullable=True),
             "kwh": pa.Column(
                 float,
                 [
                     pa.Check(lambda s: np.isfinite(s), name="finite_kwh", ignore_na=False),
                     pa.Check(lambda s: ~(s < 0), name="non_negative_kwh"),
+                    pa.Check(
+                        lambda s: ~(np.isfinite(s) & (s > max_interval_kwh)), name="plausible_kwh"
+                    ),
                 ],
                 nullable=True,  # NaN is reported by finite_kwh, not as a missing value
             ),
@@ -105,14 +129,23 @@ def _per_distinct(series: pd.Series, test: Callable[[str], bool]) -> pd.Series:
     return series.map(outcome).astype(bool)
 
 
-def split_valid(batch: pd.DataFrame, day: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_valid(
+    batch: pd.DataFrame,
+    day: date | None = None,
+    max_interval_kwh: float = DEFAULT_MAX_INTERVAL_KWH,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (valid rows, rejected rows with `rule` and `message`) for a parsed batch.
 
     `batch` has the parser's columns (ts as text); `ts` comes back as UTC timestamps.
     """
     frame = batch.reset_index(drop=True).copy()
     frame["ts_text"] = frame["ts"].astype(object)
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601", errors="coerce")
+    # Only texts with an offset are read: pandas would give an offset-less time the offset of
+    # another row in the batch. The rest is NaT and refused by utc_offset_given.
+    naive = _per_distinct(frame["ts_text"], lambda t: _NAIVE_ISO.fullmatch(t) is not None)
+    frame["ts"] = pd.to_datetime(
+        frame["ts_text"].mask(naive), utc=True, format="ISO8601", errors="coerce"
+    )
     frame["ts"] = frame["ts"].astype(pd.DatetimeTZDtype("ns", "UTC"))
     frame["kwh"] = frame["kwh"].astype(float)
     frame["quality"] = frame["quality"].where(frame["quality"].notna(), None)
@@ -120,7 +153,9 @@ def split_valid(batch: pd.DataFrame, day: date | None = None) -> tuple[pd.DataFr
     try:
         # row rules first; duplicates are judged among the rows that pass them (below), so a
         # broken later delivery does not push out the good reading it would have superseded
-        readings_schema(day, unique=False).validate(frame, lazy=True)
+        readings_schema(day, unique=False, max_interval_kwh=max_interval_kwh).validate(
+            frame, lazy=True
+        )
         failures = pd.DataFrame(columns=["index", "check"])
     except SchemaErrors as exc:
         failures = exc.failure_cases[["index", "check", "column", "failure_case"]]
@@ -134,7 +169,11 @@ def split_valid(batch: pd.DataFrame, day: date | None = None) -> tuple[pd.DataFr
             value = frame.at[int(row.index), "ts_text"]
         found = reasons.setdefault(int(row.index), [])
         if rule not in (seen for seen, _ in found):
-            found.append((rule, _message(rule, value)))
+            found.append((rule, _message(rule, value, max_interval_kwh)))
+    for found in reasons.values():
+        # a missing offset is why the time could not be read: one reason, the precise one
+        if any(rule == "utc_offset_given" for rule, _ in found):
+            found[:] = [r for r in found if r[0] != "valid_timestamp"]
 
     passing = frame.loc[~frame.index.isin(list(reasons))]
     superseded = passing.index[passing.duplicated(KEY, keep="last")]
@@ -159,7 +198,7 @@ def _rule_name(check: str) -> str:
     return check
 
 
-def _message(rule: str, value) -> str:
+def _message(rule: str, value, limit: float) -> str:
     template = RULES.get(rule)
     if rule == "known_quality" and value == "__missing__":
         return "the record has no quality tag"
@@ -167,4 +206,4 @@ def _message(rule: str, value) -> str:
         return f"{rule} failed for value {value!r}"
     if isinstance(value, pd.Timestamp):
         value = value.isoformat()
-    return template.format(value=value)
+    return template.format(value=value, limit=f"{limit:g}")

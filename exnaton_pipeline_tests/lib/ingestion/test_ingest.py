@@ -1,6 +1,6 @@
 import json
 import os
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -19,8 +19,8 @@ def query(url: str, text: str, params=()) -> list[tuple]:
 
 
 def run(source, url, tenant, day=DAY, reprocess=False) -> ingest.IngestResult:
-    batch = ingest.collect(source, url, tenant, day, reprocess=reprocess)
-    return ingest.store(url, tenant, batch, run_id="test-run")
+    new = ingest.list_new_objects(source, url, tenant, day, reprocess=reprocess)
+    return ingest.ingest_objects(source, url, tenant, new, run_id="test-run")
 
 
 def put(source, key: str, body: bytes, mtime: int | None = None) -> None:
@@ -259,3 +259,152 @@ def test_day_of_only_broken_objects_records_them(warehouse_url, local_source, al
     ) == [("alpine/2023-02-01/a.json", 1, 0, 1), ("alpine/2023-02-01/b.json", 1, 0, 1)]
     # recorded in the manifest: the next run does not read them again
     assert run(local_source, warehouse_url, alpine).objects == 0
+
+
+# --- issue 9: nothing lost, nothing stuck ---------------------------------------------------
+
+
+def test_hostile_objects_never_block_the_good_ones(warehouse_url, local_source, alpine):
+    good = response(record("2023-02-01T00:00:00Z"), record("2023-02-01T00:15:00Z"))
+    put(local_source, "alpine/2023-02-01/good.json", good, mtime=1_000)
+    hostile = {
+        "nested.json": b'{"data": [' + b"[" * 5000 + b"]" * 5000 + b"]}",
+        "digits.json": b'{"data": [{"' + IMPORT.encode() + b'": 1' + b"0" * 5000 + b"}]}",
+        "overflow.json": response(record("2023-02-01T00:30:00Z", {IMPORT: 10**400})),
+        "twice.json": (
+            b'{"data": [{"timestamp": "2023-02-01T00:45:00Z", "tags": {"muid": "'
+            + IMPORT_MUID.encode()
+            + b'", "quality": "measured"}, "0100011D00FF": 1, "0100011D00FF": 2}]}'
+        ),
+    }
+    for n, (name, body) in enumerate(hostile.items()):
+        put(local_source, f"alpine/2023-02-01/{name}", body, mtime=1_001 + n)
+    # a file name that is not UTF-8 (possible on a local disk, never in S3)
+    folder = os.fsencode(local_source.root / "alpine/2023-02-01")
+    with open(os.path.join(folder, b"bad-\xff.json"), "wb") as handle:
+        handle.write(good)
+
+    result = run(local_source, warehouse_url, alpine)
+
+    assert result.unreadable == []
+    assert (result.objects, result.written) == (6, 2)
+    assert result.rules == {
+        "unreadable_json": 2,
+        "value_not_a_number": 1,
+        "duplicate_key": 1,
+        "unreadable_object_name": 1,
+    }
+    assert (
+        query(warehouse_url, "SELECT source_key FROM tenant_alpine.meter_readings")
+        == [("alpine/2023-02-01/good.json",)] * 2
+    )
+    rejected = dict(
+        query(warehouse_url, "SELECT source_key, rule FROM tenant_alpine.rejected_readings")
+    )
+    assert rejected == {
+        "alpine/2023-02-01/nested.json": "unreadable_json",
+        "alpine/2023-02-01/digits.json": "unreadable_json",
+        "alpine/2023-02-01/overflow.json": "value_not_a_number",
+        "alpine/2023-02-01/twice.json": "duplicate_key",
+        "alpine/2023-02-01/bad-\\xff.json": "unreadable_object_name",
+    }
+    # every object is in the manifest: the next run reads none of them again
+    assert len(query(warehouse_url, "SELECT key FROM tenant_alpine.ingested_objects")) == 6
+    again = run(local_source, warehouse_url, alpine)
+    assert (again.objects, again.read) == (0, 0)
+
+
+def test_timestamp_without_offset_never_takes_another_objects_offset(
+    warehouse_url, local_source, alpine
+):
+    day = date(2023, 3, 3)
+    zurich = response(record("2023-03-03T13:00:00+01:00", {IMPORT: 0.4}))
+    naive = response(record("2023-03-03T12:00:00", {IMPORT: 0.4}))
+    put(local_source, "alpine/2023-03-03/zurich.json", zurich, mtime=1_000)
+    put(local_source, "alpine/2023-03-03/naive.json", naive, mtime=1_001)
+    first = run(local_source, warehouse_url, alpine, day)
+    assert (first.written, first.rules) == (1, {"utc_offset_given": 1})
+    # delivered again on its own, it must still not become a reading
+    put(local_source, "alpine/2023-03-03/naive.json", naive + b" ", mtime=1_002)
+    again = run(local_source, warehouse_url, alpine, day)
+    assert (again.objects, again.written, again.rules) == (1, 0, {"utc_offset_given": 1})
+    assert query(warehouse_url, "SELECT ts, kwh FROM tenant_alpine.meter_readings") == [
+        (datetime(2023, 3, 3, 12, tzinfo=UTC), 0.4)
+    ]
+
+
+def test_every_rejection_keeps_the_record_as_delivered(warehouse_url, local_source, alpine):
+    bad = [
+        record("2023-02-01T00:00:00Z", {IMPORT: -1.5}),
+        record("2023-02-01T00:15:00Z", {IMPORT: float("nan")}),
+        record("2023-02-01T00:07:00Z", {IMPORT: 0.5}),
+        record("2023-02-01T00:30:00Z", {IMPORT: 0.5}, muid="not-a-uuid"),
+        record("2023-02-01T00:45:00Z", {IMPORT: 5000.0}),
+        record("2023-02-01T01:00:00Z", {IMPORT: 0.1}),  # superseded by the next one
+        record("2023-02-01T01:00:00Z", {IMPORT: 0.2}),
+    ]
+    put(local_source, "alpine/2023-02-01/mixed.json", response(*bad))
+    result = run(local_source, warehouse_url, alpine)
+    assert result.written == 1
+    stored = query(
+        warehouse_url,
+        "SELECT record_index, rule, record FROM tenant_alpine.rejected_readings "
+        "ORDER BY record_index",
+    )
+    assert [(index, rule) for index, rule, _ in stored] == [
+        (0, "non_negative_kwh"),
+        (1, "finite_kwh"),
+        (2, "on_15_minute_grid"),
+        (3, "well_formed_muid"),
+        (4, "plausible_kwh"),
+        (5, "unique_reading"),
+    ]
+    expected = json.loads(response(*bad).replace(b"NaN", b'"NaN"'))["data"]
+    assert [raw for _, _, raw in stored] == expected[:6]
+
+
+def test_only_json_objects_are_read_the_rest_is_listed(warehouse_url, local_source, alpine):
+    body = response(record("2023-02-01T00:00:00Z"))
+    put(local_source, "alpine/2023-02-01/.hidden.json", body)
+    put(local_source, "alpine/2023-02-01/notes.txt", response(record("2023-02-01T00:15:00Z")))
+    new = ingest.list_new_objects(local_source, warehouse_url, alpine, DAY)
+    assert ([o.key for o in new.objects], new.ignored) == (
+        ["alpine/2023-02-01/.hidden.json"],
+        ["alpine/2023-02-01/notes.txt"],
+    )
+    result = ingest.ingest_objects(local_source, warehouse_url, alpine, new)
+    assert (result.objects, result.written) == (1, 1)
+    assert query(warehouse_url, "SELECT ts FROM tenant_alpine.meter_readings") == [
+        (datetime(2023, 2, 1, tzinfo=UTC),)
+    ]
+
+
+def test_an_object_that_cannot_be_fetched_is_named_and_read_again(
+    warehouse_url, local_source, alpine
+):
+    put(local_source, "alpine/2023-02-01/a.json", response(record("2023-02-01T00:00:00Z")))
+    put(local_source, "alpine/2023-02-01/b.json", response(record("2023-02-01T00:15:00Z")))
+    new = ingest.list_new_objects(local_source, warehouse_url, alpine, DAY)
+    (local_source.root / "alpine/2023-02-01/b.json").unlink()  # gone between list and read
+    result = ingest.ingest_objects(local_source, warehouse_url, alpine, new)
+    assert (result.objects, result.written, result.unreadable) == (
+        1,
+        1,
+        ["alpine/2023-02-01/b.json"],
+    )
+    assert query(warehouse_url, "SELECT key FROM tenant_alpine.ingested_objects") == [
+        ("alpine/2023-02-01/a.json",)
+    ]
+    put(local_source, "alpine/2023-02-01/b.json", response(record("2023-02-01T00:15:00Z")))
+    retried = run(local_source, warehouse_url, alpine)
+    assert (retried.objects, retried.written, retried.unreadable) == (1, 1, [])
+
+
+def test_objects_are_stored_in_chunks_with_the_same_outcome(warehouse_url, local_source, alpine):
+    for n in range(5):
+        ts = f"2023-02-01T0{n}:00:00Z"
+        put(local_source, f"alpine/2023-02-01/{n}.json", response(record(ts)), mtime=1_000 + n)
+    new = ingest.list_new_objects(local_source, warehouse_url, alpine, DAY)
+    result = ingest.ingest_objects(local_source, warehouse_url, alpine, new, chunk_bytes=1)
+    assert (result.objects, result.read, result.written, result.inserted) == (5, 5, 5, 5)
+    assert query(warehouse_url, "SELECT count(*) FROM tenant_alpine.ingested_objects") == [(5,)]

@@ -194,3 +194,98 @@ def test_rejection_keeps_what_could_be_read():
     assert reject["obis"] == "0100051D00FF"
     assert reject["ts_text"] == "2023-02-01T00:15:00Z"
     assert reject["value_text"] == "7"
+
+
+# --- hostile objects: each is one rejection, never an exception (issue 9, defect 1) --------
+
+
+def test_deeply_nested_object_is_one_rejection():
+    body = b'{"data": [' + b"[" * 5000 + b"]" * 5000 + b"]}"
+    parsed = parse_response(body)
+    (reject,) = parsed.rejects
+    assert reject["rule"] == "unreadable_json"
+    assert reject["message"] == "the object is not valid JSON: it is nested too deeply"
+    assert parsed.readings.empty
+
+
+def test_integer_of_5001_digits_is_one_rejection():
+    body = b'{"data": [{"timestamp": "2023-02-01T00:00:00Z", "0100011D00FF": 1' + b"0" * 5000
+    parsed = parse_response(body + b"}]}")
+    (reject,) = parsed.rejects
+    assert reject["rule"] == "unreadable_json"
+    assert "Exceeds the limit (4300 digits)" in reject["message"]
+
+
+def test_integer_beyond_a_double_rejects_its_record_only():
+    huge = 10**400  # 401 digits: JSON allows it, no float holds it
+    parsed = parse_response(response(GOOD, record(values={IMPORT: huge})))
+    assert parsed.readings["kwh"].tolist() == [0.5]
+    (reject,) = parsed.rejects
+    assert (reject["rule"], reject["record_index"]) == ("value_not_a_number", 1)
+    assert reject["message"] == (
+        "value 10000000000000000000...00000000 (401 characters) of 0100011D00FF is not a number"
+    )
+
+
+def test_number_written_beyond_a_double_becomes_infinity_for_validation():
+    body = response(GOOD).replace(b"0.5", b"1e400")
+    parsed = parse_response(body)
+    assert parsed.rejects == []
+    assert parsed.readings["kwh"].tolist() == [math.inf]  # refused by finite_kwh later
+
+
+def test_whole_object_rejection_keeps_the_first_bytes():
+    body = b"<html>" + b"x" * 10_000
+    (reject,) = parse_response(body).rejects
+    kept = json.loads(reject["record"])
+    assert kept["object_bytes"] == 10_006
+    assert kept["object_head"] == (b"<html>" + b"x" * 4090).decode()
+
+
+def test_nul_and_invalid_utf8_in_a_broken_object_are_kept_readably():
+    (reject,) = parse_response(b"\x00\xff{").rejects
+    assert json.loads(reject["record"])["object_head"] == "\ufffd\ufffd{"
+
+
+# --- duplicated keys are refused, not silently resolved (issue 9, defect 10) ----------------
+
+
+def test_record_with_a_duplicated_value_key_is_rejected():
+    good = json.dumps(GOOD)
+    twice = (
+        '{"measurement": "energy", "timestamp": "2023-02-01T00:15:00Z", '
+        f'"tags": {{"muid": "{IMPORT_MUID}", "quality": "measured"}}, '
+        f'"{IMPORT}": 0.1, "{IMPORT}": 0.2}}'
+    )
+    parsed = parse_response(f'{{"data": [{good}, {twice}]}}'.encode())
+    assert parsed.readings[["kwh", "record_index"]].values.tolist() == [[0.5, 0]]
+    (reject,) = parsed.rejects
+    assert (reject["rule"], reject["record_index"]) == ("duplicate_key", 1)
+    assert reject["message"] == (
+        f"the record has the key '{IMPORT}' twice: which value holds is unknown"
+    )
+
+
+def test_duplicated_tag_is_rejected():
+    twice = (
+        '{"timestamp": "2023-02-01T00:15:00Z", '
+        f'"tags": {{"muid": "{IMPORT_MUID}", "muid": "{EXPORT_MUID}"}}, "{IMPORT}": 0.1}}'
+    )
+    (reject,) = parse_response(f'{{"data": [{twice}]}}'.encode()).rejects
+    assert reject["rule"] == "duplicate_key"
+    assert "'muid' twice" in reject["message"]
+
+
+def test_duplicated_top_level_key_rejects_the_object():
+    body = b'{"data": [], "data": []}'
+    (reject,) = parse_response(body).rejects
+    assert reject["rule"] == "duplicate_key"
+    assert reject["message"] == "the object has the key 'data' twice at the top level"
+
+
+def test_colon_inside_a_string_value_is_no_duplicate():
+    value = record(values={IMPORT: 0.5})
+    value["measurement"] = 'energy":1'
+    parsed = parse_response(response(value))
+    assert parsed.rejects == []
+    assert parsed.readings["kwh"].tolist() == [0.5]

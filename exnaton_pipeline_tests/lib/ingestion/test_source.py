@@ -21,15 +21,18 @@ def test_local_source_lists_objects_under_a_day_oldest_first(local_source):
     local_source.write("demo/2023-02-01/batch/c.json", b"{}")
     local_source.write("demo/2023-02-02/a.json", b"{}")
     local_source.write("demo/2023-02-010/x.json", b"{}")
-    for n, name in enumerate(["b.json", "a.json", "batch/c.json"]):
+    local_source.write("demo/2023-02-01/.hidden.json", b"{}")
+    for n, name in enumerate(["b.json", "a.json", "batch/c.json", ".hidden.json"]):
         os.utime(local_source.root / "demo/2023-02-01" / name, (1_000 + n, 1_000 + n))
-    (local_source.root / "demo/2023-02-01/.a.json.tmp").write_bytes(b"partial")
+    # what LocalSource.write leaves while it writes is not an object yet
+    (local_source.root / "demo/2023-02-01/.a.json.partial").write_bytes(b"partial")
 
     listed = local_source.list("demo/2023-02-01")
     assert [o.key for o in listed] == [
         "demo/2023-02-01/b.json",
         "demo/2023-02-01/a.json",
         "demo/2023-02-01/batch/c.json",
+        "demo/2023-02-01/.hidden.json",  # a name like any other: listed, not skipped
     ]
     assert listed[0].size == 2
     assert local_source.read("demo/2023-02-01/a.json") == b"{}"

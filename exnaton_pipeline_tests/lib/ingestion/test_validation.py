@@ -143,3 +143,57 @@ def test_without_a_day_any_grid_time_passes():
     valid, rejected = split(record("2024-07-01T00:00:00Z"), day=None)
     assert rejected.empty
     assert valid["ts"].tolist() == [pd.Timestamp("2024-07-01T00:00:00Z")]
+
+
+# --- each timestamp with its own offset; none without one (issue 9, defect 2) --------------
+
+
+def test_timestamp_without_offset_is_rejected_not_guessed():
+    valid, rejected = split(
+        record("2023-02-01T13:00:00+01:00", {IMPORT: 0.1}),  # an offset the naive one must not take
+        record("2023-02-01T12:15:00", {IMPORT: 0.2}),
+        record("2023-02-01 12:30:00.000", {IMPORT: 0.3}),
+    )
+    assert valid["ts"].tolist() == [pd.Timestamp("2023-02-01T12:00:00Z")]
+    assert rejected["rule"].tolist() == ["utc_offset_given", "utc_offset_given"]
+    assert rejected["message"].tolist() == [
+        "timestamp '2023-02-01T12:15:00' has no UTC offset (the API sends UTC, ending in Z)",
+        "timestamp '2023-02-01 12:30:00.000' has no UTC offset (the API sends UTC, ending in Z)",
+    ]
+
+
+def test_mixed_offsets_in_one_batch_each_count():
+    valid, rejected = split(
+        record("2023-02-01T07:00:00-05:00", {IMPORT: 0.1}),
+        record("2023-02-01T12:15:00Z", {IMPORT: 0.2}),
+        record("2023-02-01T13:30:00+01:00", {IMPORT: 0.3}),
+        record("2023-02-01T18:15:00+05:30", {IMPORT: 0.4}),
+    )
+    assert rejected.empty
+    assert valid["ts"].tolist() == [
+        pd.Timestamp("2023-02-01T12:00:00Z"),
+        pd.Timestamp("2023-02-01T12:15:00Z"),
+        pd.Timestamp("2023-02-01T12:30:00Z"),
+        pd.Timestamp("2023-02-01T12:45:00Z"),
+    ]
+
+
+# --- implausible values (issue 9, defect 3) -------------------------------------------------
+
+
+def test_value_above_the_plausible_maximum_is_rejected():
+    valid, rejected = split(GOOD, record(values={IMPORT: 1e308}))
+    assert valid["kwh"].tolist() == [0.5]
+    assert rejected["rule"].tolist() == ["plausible_kwh"]
+    assert rejected["message"].tolist() == [
+        "value 1e+308 kWh in 15 minutes is above the plausible 1000 kWh"
+    ]
+
+
+def test_a_tenant_may_raise_the_plausible_maximum():
+    frame = parse_response(response(record(values={IMPORT: 2500.0}))).readings
+    _, rejected = split_valid(frame, DAY)
+    assert rejected["rule"].tolist() == ["plausible_kwh"]
+    valid, rejected = split_valid(frame, DAY, max_interval_kwh=5000)
+    assert rejected.empty
+    assert valid["kwh"].tolist() == [2500.0]
