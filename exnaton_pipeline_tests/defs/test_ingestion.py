@@ -13,7 +13,7 @@ from exnaton_pipeline_tests.builders import IMPORT, record, response
 from exnaton_pipeline_tests.conftest import day_range, materialize_days
 
 DAYS = day_range(date(2023, 2, 1), date(2023, 2, 3))
-SELECTION = "key:raw_meter_readings or key:meter_readings"
+SELECTION = "key:tenant_schema or key:raw_meter_readings or key:meter_readings"
 
 
 def metadata(result, asset: str) -> dict:

@@ -59,7 +59,6 @@ def collect(
     """Read and parse the objects of `tenant`'s `day` that are new (all of them if `reprocess`)."""
     listed = source.list(day_prefix(tenant, day))
     with database.transaction(database_url) as conn:
-        tenant_schema.ensure_tenant_schema(conn, tenant.schema)
         todo = listed if reprocess else writes.new_objects(conn, tenant.schema, listed)
     frames, reject_rows, done, unreadable = [], [], [], []
     for order, obj in enumerate(todo):
@@ -100,7 +99,8 @@ def store(
     parts = [part for part in parts if not part.empty] or parts[:1]
     rejects = pd.concat(parts, ignore_index=True)
     with database.transaction(database_url) as conn:
-        storage = tenant_schema.ensure_tenant_schema(conn, tenant.schema)
+        tenant_schema.lock_tenant(conn, tenant.schema)
+        storage = tenant_schema.readings_storage(conn, tenant.schema)
         result = writes.upsert_readings(conn, tenant.schema, valid)
         writes.replace_rejects(conn, tenant.schema, batch.objects, rejects)
         writes.record_objects(

@@ -6,7 +6,7 @@ import pytest
 
 from exnaton_pipeline.lib.demo_data.sample import write_sample
 from exnaton_pipeline.lib.ingestion import ingest
-from exnaton_pipeline.lib.warehouse import database
+from exnaton_pipeline.lib.warehouse import database, migrate
 from exnaton_pipeline_tests.builders import EXPORT, IMPORT, IMPORT_MUID, record, response
 
 DAY = date(2023, 2, 1)
@@ -19,6 +19,7 @@ def query(url: str, text: str, params=()) -> list[tuple]:
 
 
 def run(source, url, tenant, day=DAY, reprocess=False) -> ingest.IngestResult:
+    migrate.migrate_tenant(url, tenant)  # what the run's tenant_schema asset does first
     batch = ingest.collect(source, url, tenant, day, reprocess=reprocess)
     return ingest.store(url, tenant, batch, run_id="test-run")
 
