@@ -4,8 +4,9 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-12-01
 
-Frozen history, never edited: the statements are the first release's own (lib/warehouse.py
-and lib/analytics.py of that release), including its choice for `meter_readings`: a
+Frozen history, never edited: the statements are the first release's own
+(lib/warehouse/tenant_schema.py and lib/energy/analytics.py at commit 05defe9), including its
+choice for `meter_readings`: a
 TimescaleDB hypertable with 7-day chunks where the extension is or can be installed, else a
 table range-partitioned by month. Like that release they say CREATE ... IF NOT EXISTS, so on a
 schema the release created (its tables present, no version table) this revision adds only
