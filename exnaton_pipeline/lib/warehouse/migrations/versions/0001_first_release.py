@@ -6,14 +6,13 @@ Create Date: 2026-12-01
 
 Frozen history, never edited: the statements are the first release's own
 (lib/warehouse/tenant_schema.py and lib/energy/analytics.py at commit 05defe9), including its
-choice for `meter_readings`: a
-TimescaleDB hypertable with 7-day chunks where the extension is or can be installed, else a
-table range-partitioned by month. Like that release they say CREATE ... IF NOT EXISTS, so on a
-schema the release created (its tables present, no version table) this revision adds only
-what is missing; it then checks that every table has exactly the shape this revision creates
-(compared with a scratch copy built by the same statements and rolled back) and refuses the
-schema, naming each difference, when it does not. Only a schema that passes is recorded at
-0001 and upgraded further.
+choice for `meter_readings`: a TimescaleDB hypertable with 7-day chunks where the extension
+is or can be installed, else a table range-partitioned by month. Like that release they say
+CREATE ... IF NOT EXISTS, so on a schema the release created (its tables present, no version
+table) this revision adds only what is missing; it then checks that every table has exactly
+the shape this revision creates (compared with a scratch copy built by the same statements and
+rolled back) and refuses the schema, naming each difference, when it does not. Only a schema
+that passes is recorded at 0001 and upgraded further.
 """
 
 from __future__ import annotations
