@@ -30,7 +30,7 @@ from psycopg2 import sql
 from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.energy import analytics, insights
 from exnaton_pipeline.lib.tenants import load_registry
-from exnaton_pipeline.lib.warehouse import database, roles, tenant_schema
+from exnaton_pipeline.lib.warehouse import database, migrate, roles, tenant_schema
 from streamlit_app import data, periods
 from streamlit_app.periods import Period
 
@@ -106,8 +106,9 @@ def generate(url: str, meters: int, first: date, days: int) -> None:
 
         return run
 
+    migrate.migrate_tenant(url, TENANT)
     with database.transaction(url) as conn:
-        analytics.prepare(conn, TENANT)
+        roles.ensure_reader_role(conn, SCHEMA)  # the dashboard's loads are timed as the reader
         tenant_schema.ensure_month_partitions(conn, SCHEMA, utc_days)
     steps = [
         ("meter_readings", execute(_READINGS)),

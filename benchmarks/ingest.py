@@ -37,7 +37,7 @@ from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.ingestion import ingest
 from exnaton_pipeline.lib.ingestion.source import LocalSource
 from exnaton_pipeline.lib.tenants import Tenant, load_registry
-from exnaton_pipeline.lib.warehouse import database, tenant_schema, writes
+from exnaton_pipeline.lib.warehouse import database, migrate, tenant_schema, writes
 
 FIRST_DAY = date(2023, 1, 1)
 IMPORT = "0100011D00FF"
@@ -136,8 +136,8 @@ def drop_schemas(url: str, schemas: list[str]) -> None:
 def prepare_copy_table(url: str, tenant: Tenant) -> None:
     """Our readings table's columns, primary key and index, as a plain table (month partitions
     exist up front in both setups, so neither pays for creating them)."""
+    migrate.migrate_tenant(url, tenant)
     with database.transaction(url) as conn, conn.cursor() as cur:
-        tenant_schema.ensure_tenant_schema(conn, tenant.schema)
         tenant_schema.ensure_month_partitions(conn, tenant.schema, [FIRST_DAY])
         cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(COPY_SCHEMA)))
         cur.execute(

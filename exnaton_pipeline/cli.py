@@ -101,6 +101,33 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    registry = load_registry(settings.tenants_file())
+    tenants = [registry.get(args.tenant)] if args.tenant else list(registry.tenants)
+    url = database.warehouse_url()
+    _check_warehouse(url)
+    from exnaton_pipeline.lib.warehouse import migrate
+
+    head = migrate.head_revision()
+    failed = 0
+    for tenant in tenants:
+        try:
+            done = migrate.migrate_tenant(url, tenant)
+        except Exception as exc:  # one tenant's trouble must not stop the others
+            reason = str(exc).strip().splitlines()[0]
+            print(f"{tenant.id} ({tenant.schema}): FAILED: {reason}", flush=True)
+            failed += 1
+            continue
+        before = done.from_revision or "none"
+        what = "up to date" if before == done.to_revision else "upgraded"
+        print(
+            f"{tenant.id} ({done.schema}): {before} -> {done.to_revision}  {what}, {done.storage}",
+            flush=True,
+        )
+    print(f"{len(tenants) - failed} of {len(tenants)} tenants at head {head}")
+    return 1 if failed else 0
+
+
 def _check_warehouse(url: str) -> None:
     """Fail fast, with the reason, when the warehouse cannot be reached."""
     import sqlalchemy as sa
@@ -212,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True, type=_date)
     p.add_argument("--end", required=True, type=_date)
     p.set_defaults(func=cmd_backfill)
+    p = sub.add_parser("migrate", help="bring tenant schemas to the newest migration")
+    p.add_argument("--tenant", help="only this tenant (default: every tenant of the registry)")
+    p.set_defaults(func=cmd_migrate)
     p = sub.add_parser("generate", help="write synthetic households' history up to now")
     _synthetic_args(p)
     p.add_argument("--days", type=_positive, default=2, help="UTC days before today (default 2)")

@@ -155,6 +155,18 @@ def registry():
     return load_registry(TEST_TENANTS)
 
 
+def set_up_tenant(url: str, tenant) -> str:
+    """What a run's tenant_schema asset does first: bring the tenant's schema (a Tenant or a
+    schema name) to the newest migration and set up its read-only role. Returns the storage
+    kind of meter_readings."""
+    from exnaton_pipeline.lib.warehouse import migrate, roles
+
+    migrated = migrate.migrate_tenant(url, tenant)
+    with database.transaction(url) as conn:
+        roles.ensure_reader_role(conn, migrated.schema)
+    return migrated.storage
+
+
 def materialize_days(
     tenant_id: str,
     days: list[date],

@@ -11,7 +11,7 @@ from psycopg2 import sql
 
 from exnaton_pipeline.lib.energy import analytics
 from exnaton_pipeline.lib.tenants import Tenant
-from exnaton_pipeline.lib.warehouse import database, tenant_schema, writes
+from exnaton_pipeline.lib.warehouse import database, migrate, writes
 
 QUARTER = timedelta(minutes=15)
 
@@ -44,8 +44,9 @@ def readings(
 
 
 def store(url: str, tenant: Tenant, *frames: pd.DataFrame) -> None:
+    """The tenant's schema at head (as its tenant_schema asset leaves it), then the readings."""
+    migrate.migrate_tenant(url, tenant)
     with database.transaction(url) as conn:
-        tenant_schema.ensure_tenant_schema(conn, tenant.schema)
         writes.upsert_readings(conn, tenant.schema, pd.concat(frames, ignore_index=True))
 
 

@@ -1,7 +1,8 @@
 """Data access for the dashboard: SQLAlchemy Core queries on one tenant's finished tables.
 
-Every function reads exactly one tenant schema, named by `schema` and put into the
-statements by SQLAlchemy's schema translation (quoted identifiers, never spliced text);
+The tables are the pipeline's own declaration (lib/warehouse/tables.py). Every function reads
+exactly one tenant schema, named by `schema` and put into the statements by SQLAlchemy's
+schema translation (quoted identifiers, never spliced text);
 values are bound. Each query is served by a primary key or an index of the analytics
 contract, so a view costs what it shows, not the size of the tenant's history. No Streamlit
 here: the app caches these functions, the benchmark times them uncached.
@@ -19,70 +20,20 @@ import sqlalchemy as sa
 
 from exnaton_pipeline.lib.energy.analytics import EXPORT, IMPORT
 from exnaton_pipeline.lib.warehouse import database
+from exnaton_pipeline.lib.warehouse.tables import (
+    ENERGY_COLUMNS,
+    daily_energy,
+    hourly_energy,
+    ingested_objects,
+    insights,
+    meter_readings,
+    weekday_hour_profile,
+)
 
 # The pipeline refreshes every tenant every 15 minutes; cached data lives as long.
 REFRESH = timedelta(minutes=15)
 
-_meta = sa.MetaData()  # tables without a schema: each connection maps None -> tenant schema
-_uuid = sa.Uuid(as_uuid=False)
 _ts = sa.DateTime(timezone=True)
-
-meter_readings = sa.Table(
-    "meter_readings",
-    _meta,
-    sa.Column("muid", _uuid),
-    sa.Column("obis", sa.String),
-    sa.Column("register", sa.Text),
-    sa.Column("ts", _ts),
-    sa.Column("kwh", sa.Float),
-)
-ingested_objects = sa.Table(
-    "ingested_objects", _meta, sa.Column("key", sa.Text), sa.Column("ingested_at", _ts)
-)
-_energy = ("import_kwh", "export_kwh", "ht_kwh", "nt_kwh", "cost", "feed_in_credit")
-hourly_energy = sa.Table(
-    "hourly_energy",
-    _meta,
-    sa.Column("muid", _uuid),
-    sa.Column("hour_start", _ts),
-    *(sa.Column(name, sa.Float) for name in _energy),
-    sa.Column("intervals", sa.SmallInteger),
-)
-daily_energy = sa.Table(
-    "daily_energy",
-    _meta,
-    sa.Column("muid", _uuid),
-    sa.Column("day", sa.Date),
-    *(sa.Column(name, sa.Float) for name in _energy),
-    sa.Column("intervals", sa.SmallInteger),
-    sa.Column("expected_intervals", sa.SmallInteger),
-    sa.Column("complete", sa.Boolean),
-)
-weekday_hour_profile = sa.Table(
-    "weekday_hour_profile",
-    _meta,
-    sa.Column("muid", _uuid),
-    sa.Column("weekday", sa.SmallInteger),
-    sa.Column("hour", sa.SmallInteger),
-    sa.Column("avg_import_kwh", sa.Float),
-    sa.Column("avg_export_kwh", sa.Float),
-    sa.Column("days", sa.SmallInteger),
-    sa.Column("window_start", sa.Date),
-    sa.Column("window_end", sa.Date),
-)
-insights = sa.Table(
-    "insights",
-    _meta,
-    sa.Column("muid", _uuid),
-    sa.Column("kind", sa.Text),
-    sa.Column("value", sa.Float),
-    sa.Column("unit", sa.Text),
-    sa.Column("severity", sa.Text),
-    sa.Column("rank", sa.SmallInteger),
-    sa.Column("message", sa.Text),
-    sa.Column("period_start", sa.Date),
-    sa.Column("period_end", sa.Date),
-)
 
 
 class DataError(Exception):
@@ -217,7 +168,7 @@ def load_daily(url: str, schema: str, muid: str, start: date, end: date) -> pd.D
     """daily_energy rows of one meter for local days start..end (primary key range)."""
     de = daily_energy
     statement = (
-        sa.select(de.c.day, *(de.c[n] for n in _energy), de.c.intervals, de.c.complete)
+        sa.select(de.c.day, *(de.c[n] for n in ENERGY_COLUMNS), de.c.intervals, de.c.complete)
         .where(de.c.muid == muid, de.c.day.between(start, end))
         .order_by(de.c.day)
     )
@@ -231,7 +182,7 @@ def load_hourly(url: str, schema: str, muid: str, start: datetime, end: datetime
     """hourly_energy rows of one meter for hours starting in [start, end) (primary key range)."""
     he = hourly_energy
     statement = (
-        sa.select(he.c.hour_start, *(he.c[n] for n in _energy))
+        sa.select(he.c.hour_start, *(he.c[n] for n in ENERGY_COLUMNS))
         .where(he.c.muid == muid, he.c.hour_start >= start, he.c.hour_start < end)
         .order_by(he.c.hour_start)
     )
@@ -290,6 +241,20 @@ def load_profile(url: str, schema: str, muid: str) -> pd.DataFrame:
 def load_insights(url: str, schema: str, muid: str) -> pd.DataFrame:
     """The meter's insights, most important first (primary key prefix)."""
     i = insights
-    statement = sa.select(i).where(i.c.muid == muid).order_by(i.c.rank, i.c.kind)
+    statement = (
+        sa.select(
+            i.c.muid,
+            i.c.kind,
+            i.c.value,
+            i.c.unit,
+            i.c.severity,
+            i.c.rank,
+            i.c.message,
+            i.c.period_start,
+            i.c.period_end,
+        )
+        .where(i.c.muid == muid)
+        .order_by(i.c.rank, i.c.kind)
+    )
     with _connect(url, schema) as conn:
         return _frame(conn, statement)

@@ -6,6 +6,8 @@ import dagster as dg
 
 from exnaton_pipeline.lib.energy import analytics
 from exnaton_pipeline.lib.energy.insights import refresh_insights
+from exnaton_pipeline.lib.warehouse import tables
+from exnaton_pipeline.orchestration.catalog import table_metadata
 from exnaton_pipeline.orchestration.partitions import tenant_day_asset, tenant_day_transaction
 from exnaton_pipeline.orchestration.resources import TenantRegistryResource, WarehouseResource
 
@@ -20,7 +22,12 @@ def _local_day_metadata(tenant_id: str, timezone: str, result: analytics.Recompu
     }
 
 
-@tenant_day_asset(group_name="analytics", kinds={"postgres"}, deps=["meter_readings"])
+@tenant_day_asset(
+    group_name="analytics",
+    kinds={"postgres"},
+    deps=["meter_readings"],
+    metadata=table_metadata(tables.hourly_energy),
+)
 def hourly_energy(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -38,7 +45,12 @@ def hourly_energy(
     return dg.MaterializeResult(metadata=_local_day_metadata(tenant.id, tenant.timezone, result))
 
 
-@tenant_day_asset(group_name="analytics", kinds={"postgres"}, deps=["meter_readings"])
+@tenant_day_asset(
+    group_name="analytics",
+    kinds={"postgres"},
+    deps=["meter_readings"],
+    metadata=table_metadata(tables.daily_energy),
+)
 def daily_energy(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -62,7 +74,12 @@ def daily_energy(
     )
 
 
-@tenant_day_asset(group_name="analytics", kinds={"postgres"}, deps=[hourly_energy, daily_energy])
+@tenant_day_asset(
+    group_name="analytics",
+    kinds={"postgres"},
+    deps=[hourly_energy, daily_energy],
+    metadata=table_metadata(tables.weekday_hour_profile),
+)
 def weekday_hour_profile(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -87,7 +104,10 @@ def weekday_hour_profile(
 
 
 @tenant_day_asset(
-    group_name="analytics", kinds={"postgres", "pandas"}, deps=[daily_energy, "meter_readings"]
+    group_name="analytics",
+    kinds={"postgres", "pandas"},
+    deps=[daily_energy, "meter_readings"],
+    metadata=table_metadata(tables.insights),
 )
 def insights(
     context: dg.AssetExecutionContext,

@@ -3,7 +3,8 @@
 import dagster as dg
 
 from exnaton_pipeline.lib.ingestion import ingest
-from exnaton_pipeline.orchestration.catalog import READINGS_COLUMNS, readings_metadata
+from exnaton_pipeline.lib.warehouse import tables
+from exnaton_pipeline.orchestration.catalog import readings_metadata, table_metadata
 from exnaton_pipeline.orchestration.partitions import tenant_and_day, tenant_day_asset
 from exnaton_pipeline.orchestration.resources import (
     SourceResource,
@@ -20,7 +21,7 @@ class RawReadingsConfig(dg.Config):
     """Read every object of the day again, ignoring the manifest (repairs, rule changes)."""
 
 
-@tenant_day_asset(group_name="ingestion", kinds={"s3"})
+@tenant_day_asset(group_name="ingestion", kinds={"s3"}, deps=["tenant_schema"])
 def raw_meter_readings(
     context: dg.AssetExecutionContext,
     config: RawReadingsConfig,
@@ -68,7 +69,7 @@ def raw_meter_readings(
 @tenant_day_asset(
     group_name="warehouse",
     kinds={"postgres", "pandas"},
-    metadata={"dagster/column_schema": READINGS_COLUMNS},
+    metadata=table_metadata(tables.meter_readings),
 )
 def meter_readings(
     context: dg.AssetExecutionContext,

@@ -1,35 +1,46 @@
-"""What the catalog shows about `meter_readings`: its columns, a preview and the newest reading."""
+"""What the catalog shows about the tenant tables: their columns (from lib/warehouse/tables.py),
+and for `meter_readings` a preview and the newest reading."""
 
 from datetime import date
 
 import dagster as dg
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from exnaton_pipeline.lib.tenants import Tenant
-from exnaton_pipeline.lib.warehouse import database, quality
+from exnaton_pipeline.lib.warehouse import database, quality, tables
 
-READINGS_COLUMNS = dg.TableSchema(
-    columns=[
-        dg.TableColumn("muid", "uuid", "meter id (tags.muid of the API record)"),
-        dg.TableColumn("obis", "char(12)", "OBIS code as delivered, e.g. 0100011D00FF"),
-        dg.TableColumn(
-            "register",
-            "text",
-            "active_import | active_export | reactive_import | reactive_export (OBIS group C)",
+_POSTGRES = postgresql.dialect()
+
+
+def column_schema(table: sa.Table) -> dg.TableSchema:
+    """The catalog's column schema of a tenant table, from its declaration in tables.py."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                column.name,
+                column.type.compile(dialect=_POSTGRES).lower(),
+                column.comment,
+                dg.TableColumnConstraints(
+                    nullable=column.nullable,
+                    other=[
+                        f"CHECK ({check.sqltext})"
+                        for check in column.constraints
+                        if isinstance(check, sa.CheckConstraint)
+                    ],
+                ),
+            )
+            for column in table.columns
+        ],
+        constraints=dg.TableConstraints(
+            other=[f"PRIMARY KEY ({', '.join(c.name for c in table.primary_key.columns)})"]
         ),
-        dg.TableColumn("ts", "timestamptz", "start of the 15-minute interval, UTC"),
-        dg.TableColumn(
-            "kwh",
-            "double precision",
-            "energy in the interval (kvarh for reactive registers), never negative",
-        ),
-        dg.TableColumn("quality", "text", "measured | estimated | substituted | corrected"),
-        dg.TableColumn("source_key", "text", "source object the reading came from"),
-        dg.TableColumn("source_etag", "text", "version of that object"),
-        dg.TableColumn("revision", "integer", "how often a re-delivery corrected the value"),
-        dg.TableColumn("ingested_at", "timestamptz", "when the row was last written"),
-    ],
-    constraints=dg.TableConstraints(other=["PRIMARY KEY (muid, obis, ts)"]),
-)
+    )
+
+
+def table_metadata(table: sa.Table) -> dict[str, dg.MetadataValue]:
+    """Definition metadata of the asset that writes `table` in each tenant's schema."""
+    return {"dagster/column_schema": dg.MetadataValue.table_schema(column_schema(table))}
 
 
 def readings_metadata(database_url: str, tenant: Tenant, day: date) -> dict[str, dg.MetadataValue]:
@@ -39,7 +50,7 @@ def readings_metadata(database_url: str, tenant: Tenant, day: date) -> dict[str,
         sample = quality.preview(conn, tenant.schema, day)
         newest = quality.newest_reading(conn, tenant.schema)
     metadata: dict[str, dg.MetadataValue] = {
-        "dagster/column_schema": dg.MetadataValue.table_schema(READINGS_COLUMNS),
+        **table_metadata(tables.meter_readings),
         "dagster/row_count": dg.MetadataValue.int(rows),
         "preview": dg.MetadataValue.md(
             quality.markdown_table(list(sample.columns), sample.itertuples(index=False))

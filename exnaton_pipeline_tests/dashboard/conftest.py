@@ -1,6 +1,6 @@
 """A hand-made tenant for the dashboard tests: tenant `demo` (Europe/Zurich, swiss_dual).
 
-The pipeline's own DDL (`analytics.prepare`) creates the tables; they are filled here by hand
+The pipeline's own migrations create the tables (`set_up_tenant`); they are filled here by hand
 rather than by the pipeline, so that every value follows from this simple pattern and the
 tests can compute expected figures by hand (the real sample, run through the pipeline, is
 the `february` fixture of the top-level conftest):
@@ -30,6 +30,7 @@ from psycopg2 import sql
 from exnaton_pipeline.lib.energy import analytics
 from exnaton_pipeline.lib.tenants import Registry, Tenant
 from exnaton_pipeline.lib.warehouse import database, roles, writes
+from exnaton_pipeline_tests.conftest import set_up_tenant
 
 HOUSE = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 PV = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
@@ -105,8 +106,8 @@ PROFILE_DAYS = {1: 4, 2: 3, 3: 3, 4: 3, 5: 3, 6: 3, 7: 4}
 
 
 def fill_demo(url: str, tenant: Tenant) -> None:
+    set_up_tenant(url, tenant)
     with database.transaction(url) as conn:
-        analytics.prepare(conn, tenant)
         writes.upsert_readings(conn, SCHEMA, _readings())
         s = sql.Identifier(SCHEMA)
         with conn.cursor() as cur:
@@ -271,8 +272,8 @@ def live_env(
 ) -> dict:
     """A deployment pinned to tenant `live` mid-day (above); returns its environment."""
     tenant = registry.get("live")
+    set_up_tenant(warehouse_url, tenant)
     with database.transaction(warehouse_url) as conn:
-        analytics.prepare(conn, tenant)
         writes.upsert_readings(conn, LIVE_SCHEMA, _live_readings())
         for utc_day in (date(2023, 2, 5) + timedelta(days=n) for n in range(12)):
             analytics.refresh_hourly_energy(conn, tenant, utc_day)

@@ -18,9 +18,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import streamlit_app
-from exnaton_pipeline.lib.energy import analytics
-from exnaton_pipeline.lib.warehouse import database, roles, tenant_schema
-from exnaton_pipeline_tests.conftest import free_port
+from exnaton_pipeline.lib.warehouse import roles
+from exnaton_pipeline_tests.conftest import free_port, set_up_tenant
 from exnaton_pipeline_tests.dashboard.conftest import (
     AEBI,
     BRUNNER,
@@ -474,8 +473,7 @@ def test_unknown_tenant_is_a_message(deployed_env, monkeypatch: pytest.MonkeyPat
 
 
 def test_another_tenants_role_is_refused(deployed_env, demo_db, monkeypatch) -> None:
-    with database.transaction(demo_db.url) as conn:
-        tenant_schema.ensure_tenant_schema(conn, "tenant_alpine")
+    set_up_tenant(demo_db.url, "tenant_alpine")
     monkeypatch.setenv(
         "EXNATON_DASHBOARD_DATABASE_URL", roles.reader_url(demo_db.url, "tenant_alpine")
     )
@@ -516,8 +514,7 @@ def test_local_demo_has_a_tenant_picker_and_no_sign_in(demo_db, registry, monkey
 
 
 def test_local_demo_tenant_with_schema_but_no_rows(demo_db, registry, monkeypatch) -> None:
-    with database.transaction(demo_db.url) as conn:
-        analytics.prepare(conn, registry.get("nyc-coop"))
+    set_up_tenant(demo_db.url, registry.get("nyc-coop"))
     monkeypatch.setenv("EXNATON_DASHBOARD_AUTH", "none")
     monkeypatch.setenv("EXNATON_DASHBOARD_TENANT", "nyc-coop")
     at = _run(signed_in=False)

@@ -1,8 +1,10 @@
 """The full code location loads, and the catalog tells every asset's story."""
 
 import dagster as dg
+import pytest
 
 from exnaton_pipeline.definitions import defs
+from exnaton_pipeline.lib.warehouse import tables
 
 STORY_GROUPS = {"ingestion", "warehouse", "analytics"}
 
@@ -48,8 +50,40 @@ def test_every_check_is_described_and_judges_meter_readings():
     assert not blocking & {"schema_validation", "completeness", "freshness"}
 
 
-def test_meter_readings_declares_its_columns():
+@pytest.mark.parametrize(
+    "table",
+    ["meter_readings", "hourly_energy", "daily_energy", "weekday_hour_profile", "insights"],
+)
+def test_table_assets_show_the_declared_columns_and_their_meaning(table):
     graph = defs.get_repository_def().asset_graph
-    metadata = graph.get(dg.AssetKey("meter_readings")).metadata
-    schema = metadata["dagster/column_schema"]
-    assert [c.name for c in schema.columns][:4] == ["muid", "obis", "register", "ts"]
+    schema = graph.get(dg.AssetKey(table)).metadata["dagster/column_schema"].schema
+    declared = tables.metadata.tables[table]
+    assert [(c.name, c.description) for c in schema.columns] == [
+        (c.name, c.comment) for c in declared.columns
+    ]
+    assert all(c.description for c in schema.columns), f"{table}: a column without meaning"
+
+
+def test_meter_readings_column_schema_reads_like_the_table():
+    graph = defs.get_repository_def().asset_graph
+    schema = graph.get(dg.AssetKey("meter_readings")).metadata["dagster/column_schema"].schema
+    kwh = next(c for c in schema.columns if c.name == "kwh")
+    assert (kwh.type, kwh.constraints.nullable, kwh.constraints.other) == (
+        "double precision",
+        False,
+        ["CHECK (kwh >= 0)"],
+    )
+    assert [c.type for c in schema.columns][:4] == [
+        "uuid",
+        "char(12)",
+        "text",
+        "timestamp with time zone",
+    ]
+    assert schema.constraints.other == ["PRIMARY KEY (muid, obis, ts)"]
+
+
+def test_tenant_schema_runs_before_ingestion():
+    graph = defs.get_repository_def().asset_graph
+    assert graph.get(dg.AssetKey("raw_meter_readings")).parent_keys == {
+        dg.AssetKey("tenant_schema")
+    }

@@ -199,7 +199,7 @@ def test_many_rejected_rows_are_an_error_that_blocks(warehouse_url, local_source
     )
     assert not result.success  # a blocking check failing with ERROR fails its step
     # and nothing downstream of meter_readings (the analytics) was computed from it
-    assert materialized(result) == {"raw_meter_readings", "meter_readings"}
+    assert materialized(result) == {"tenant_schema", "raw_meter_readings", "meter_readings"}
 
 
 def test_duplicate_readings_are_an_error(warehouse_url, local_source):

@@ -13,7 +13,7 @@ from exnaton_pipeline_tests.builders import IMPORT, record, response
 from exnaton_pipeline_tests.conftest import day_range, materialize_days
 
 DAYS = day_range(date(2023, 2, 1), date(2023, 2, 3))
-SELECTION = "key:raw_meter_readings or key:meter_readings"
+SELECTION = "key:tenant_schema or key:raw_meter_readings or key:meter_readings"
 
 
 def metadata(result, asset: str) -> dict:
@@ -150,7 +150,12 @@ def test_an_object_that_cannot_be_fetched_fails_the_run_and_names_it(
     instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster"))
     source = str(local_source.root)
     (listed,) = materialize_days(
-        "alpine", DAYS[:1], warehouse_url, source, "key:raw_meter_readings", instance
+        "alpine",
+        DAYS[:1],
+        warehouse_url,
+        source,
+        "key:tenant_schema or key:raw_meter_readings",
+        instance,
     )
     assert listed.success
     (local_source.root / "alpine/2023-02-01/b.json").unlink()  # vanished after the listing

@@ -15,7 +15,7 @@ from exnaton_pipeline.orchestration.resources import (
 from exnaton_pipeline_tests.builders import record, response
 from exnaton_pipeline_tests.conftest import materialize_days
 
-INGESTION = "key:raw_meter_readings or key:meter_readings"
+INGESTION = "key:tenant_schema or key:raw_meter_readings or key:meter_readings"
 
 
 def evaluate(warehouse_url, source_root) -> list[dg.RunRequest]:

@@ -16,8 +16,9 @@ import pytest
 
 from exnaton_pipeline.lib.demo_data.sample import sample_files, write_sample
 from exnaton_pipeline.lib.ingestion import ingest
-from exnaton_pipeline.lib.warehouse import database, tenant_schema
+from exnaton_pipeline.lib.warehouse import database, migrate
 from exnaton_pipeline_tests.conftest import day_range
+from exnaton_pipeline_tests.drift import differences
 from exnaton_pipeline_tests.timescale.conftest import timescale_server
 
 # install (120 s) + start (60 s) at most, then seconds: a wedged server fails, never hangs
@@ -41,6 +42,7 @@ def rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
 
 
 def ingest_days(url, source, tenant, days, reprocess=False) -> list[ingest.IngestResult]:
+    migrate.migrate_tenant(url, tenant)  # what each run's tenant_schema asset does first
     return [
         ingest.ingest_objects(
             source, url, tenant, ingest.list_new_objects(source, url, tenant, day, reprocess)
@@ -63,15 +65,9 @@ def correct_noon(source, delta: float) -> tuple[float, float]:
     return original
 
 
-def test_storage_kind_is_timescaledb(warehouse_url):
-    with database.transaction(warehouse_url) as conn:
-        assert tenant_schema.storage_kind(conn) == "timescaledb"
-
-
 def test_tenant_readings_table_is_a_hypertable_with_weekly_chunks(warehouse_url):
-    for _ in range(2):  # the second call finds the table and keeps it
-        with database.transaction(warehouse_url) as conn:
-            assert tenant_schema.ensure_tenant_schema(conn, "tenant_demo") == "timescaledb"
+    for _ in range(2):  # the second run finds the table and keeps it
+        assert migrate.migrate_tenant(warehouse_url, "tenant_demo").storage == "timescaledb"
     assert rows(
         warehouse_url,
         "SELECT hypertable_name, num_dimensions FROM timescaledb_information.hypertables "
@@ -94,6 +90,32 @@ def test_tenant_readings_table_is_a_hypertable_with_weekly_chunks(warehouse_url)
         ),
         ("CREATE INDEX meter_readings_ts_idx ON tenant_demo.meter_readings USING btree (ts DESC)",),
     ]
+
+
+def test_a_migrated_tenant_matches_the_declaration_on_timescaledb(warehouse_url):
+    migrate.migrate_tenant(warehouse_url, "tenant_demo")
+    assert differences(warehouse_url, "tenant_demo") == []
+
+
+def test_a_first_release_hypertable_is_adopted(warehouse_url):
+    """Revision 0001 is the first release's DDL: without its version table, that is the
+    schema the first release left. Adopting it builds a scratch hypertable to compare with,
+    and rolls it back."""
+    migrate.migrate_tenant(warehouse_url, "tenant_demo", target="0001")
+    rows(warehouse_url, "DROP TABLE tenant_demo.alembic_version; SELECT 1")
+
+    migrated = migrate.migrate_tenant(warehouse_url, "tenant_demo")
+
+    assert (migrated.from_revision, migrated.to_revision, migrated.storage) == (
+        None,
+        migrate.head_revision(),
+        "timescaledb",
+    )
+    assert differences(warehouse_url, "tenant_demo") == []
+    assert rows(
+        warehouse_url,
+        "SELECT hypertable_schema, hypertable_name FROM timescaledb_information.hypertables",
+    ) == [("tenant_demo", "meter_readings")]
 
 
 def test_sample_month_lands_once_in_weekly_chunks(warehouse_url, local_source, registry):
@@ -255,8 +277,7 @@ def test_corrections_reach_compressed_chunks(warehouse_url, local_source, regist
 
 
 def test_a_connection_lost_inside_a_transaction_is_rolled_back(warehouse_url):
-    with database.transaction(warehouse_url) as conn:
-        tenant_schema.ensure_tenant_schema(conn, "tenant_demo")
+    migrate.migrate_tenant(warehouse_url, "tenant_demo")
     lost = database.autocommit_connection(warehouse_url)
     lost.autocommit = False
     with lost.cursor() as cur:
@@ -279,8 +300,7 @@ def test_a_database_without_the_extension_gets_it_created(tmp_path):
         assert rows(url, "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'") == [
             (0,)
         ]
-        with database.transaction(url) as conn:
-            assert tenant_schema.ensure_tenant_schema(conn, "tenant_demo") == "timescaledb"
+        assert migrate.migrate_tenant(url, "tenant_demo").storage == "timescaledb"
         assert rows(
             url,
             "SELECT hypertable_name FROM timescaledb_information.hypertables "

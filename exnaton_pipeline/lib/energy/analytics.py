@@ -1,6 +1,7 @@
 """Energy aggregates in the tenant's local time: hourly and daily energy, tariff costs, profiles.
 
-Tables per tenant schema (see docs/analytics.md for the column contract):
+Tables per tenant schema (declared in lib/warehouse/tables.py, created by its migrations; see
+docs/analytics.md for the column contract):
 - `tariff_slots`: the tenant's tariff plan as one row per (ISO weekday, 15-minute slot) of the
   LOCAL week with its band and rate, written from `TariffPlan.slot_bands()` so that SQL can
   price every reading with one join.
@@ -36,70 +37,6 @@ EXPORT = "active_export"
 WINDOW_DAYS = 28
 LAST_READING_OF_DAY = timedelta(days=1) - timedelta(minutes=15)
 
-# The energy and money columns that hourly_energy and daily_energy share, each at its grain.
-_ENERGY_COLUMNS = """
-        import_kwh double precision NOT NULL,
-        export_kwh double precision NOT NULL,
-        ht_kwh double precision NOT NULL,
-        nt_kwh double precision NOT NULL,
-        cost double precision NOT NULL,
-        feed_in_credit double precision NOT NULL,"""
-
-_DDL = [
-    """CREATE TABLE IF NOT EXISTS {s}.tariff_slots (
-        isoweekday smallint NOT NULL CHECK (isoweekday BETWEEN 1 AND 7),
-        slot smallint NOT NULL CHECK (slot BETWEEN 0 AND 95),
-        band text NOT NULL,
-        rate double precision NOT NULL CHECK (rate >= 0),
-        PRIMARY KEY (isoweekday, slot))""",
-    """CREATE TABLE IF NOT EXISTS {s}.hourly_energy (
-        muid uuid NOT NULL,
-        hour_start timestamptz NOT NULL,
-        local_date date NOT NULL,
-        local_hour smallint NOT NULL,
-        iso_weekday smallint NOT NULL,"""
-    + _ENERGY_COLUMNS
-    + """
-        intervals smallint NOT NULL,
-        PRIMARY KEY (muid, hour_start))""",
-    "CREATE INDEX IF NOT EXISTS hourly_energy_hour_start ON {s}.hourly_energy (hour_start)",
-    """CREATE TABLE IF NOT EXISTS {s}.daily_energy (
-        muid uuid NOT NULL,
-        day date NOT NULL,"""
-    + _ENERGY_COLUMNS
-    + """
-        peak_kw double precision,
-        peak_at timestamptz,
-        intervals smallint NOT NULL,
-        expected_intervals smallint NOT NULL,
-        complete boolean NOT NULL,
-        PRIMARY KEY (muid, day))""",
-    "CREATE INDEX IF NOT EXISTS daily_energy_day ON {s}.daily_energy (day)",
-    """CREATE TABLE IF NOT EXISTS {s}.weekday_hour_profile (
-        muid uuid NOT NULL,
-        weekday smallint NOT NULL CHECK (weekday BETWEEN 1 AND 7),
-        hour smallint NOT NULL CHECK (hour BETWEEN 0 AND 23),
-        avg_import_kwh double precision NOT NULL,
-        avg_export_kwh double precision NOT NULL,
-        days smallint NOT NULL,
-        window_start date NOT NULL,
-        window_end date NOT NULL,
-        PRIMARY KEY (muid, weekday, hour))""",
-    """CREATE TABLE IF NOT EXISTS {s}.insights (
-        tenant text NOT NULL,
-        muid uuid NOT NULL,
-        period_start date NOT NULL,
-        period_end date NOT NULL,
-        kind text NOT NULL,
-        value double precision,
-        unit text NOT NULL,
-        severity text NOT NULL CHECK (severity IN ('info', 'tip', 'warning')),
-        rank smallint NOT NULL,
-        message text NOT NULL,
-        computed_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (muid, kind))""",
-]
-
 
 def local_days(utc_day: date, zone: ZoneInfo) -> list[date]:
     """The local days that the readings of one UTC day (00:00 .. 23:45 starts) fall in."""
@@ -109,13 +46,13 @@ def local_days(utc_day: date, zone: ZoneInfo) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def prepare(conn: Connection, tenant: Tenant) -> None:
-    """Create the tenant's readings and analytics tables if missing; sync its tariff slots."""
-    tenant_schema.ensure_tenant_schema(conn, tenant.schema)  # also serialises the tenant's writers
-    s = sql.Identifier(tenant.schema)
-    with conn.cursor() as cur:
-        for statement in _DDL:
-            cur.execute(sql.SQL(statement).format(s=s))
+def begin_refresh(conn: Connection, tenant: Tenant) -> None:
+    """Start a refresh in the caller's transaction: take the tenant's lock (refreshes of
+    overlapping local days take turns) and bring its tariff slots in line with the registry.
+
+    The tenant's schema must be at the newest migration (the tenant_schema asset runs first).
+    """
+    tenant_schema.lock_tenant(conn, tenant.schema)
     sync_tariff_slots(conn, tenant.schema, tenant.tariff)
 
 
@@ -232,7 +169,7 @@ class Recomputed:
 def _replace_local_days(
     conn: Connection, tenant: Tenant, utc_day: date, delete: str, insert: str
 ) -> Recomputed:
-    prepare(conn, tenant)
+    begin_refresh(conn, tenant)
     days = local_days(utc_day, tenant.zone)
     params = {
         "tz": tenant.timezone,
@@ -349,7 +286,7 @@ def refresh_weekday_hour_profile(conn: Connection, tenant: Tenant) -> ProfileRes
 
     The two 02:00 hours of an autumn DST day add up to one value for that day and hour.
     """
-    prepare(conn, tenant)
+    begin_refresh(conn, tenant)
     windows = meter_windows(conn, tenant.schema)
     s = sql.Identifier(tenant.schema)
     with conn.cursor() as cur:

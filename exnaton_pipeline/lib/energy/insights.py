@@ -583,7 +583,7 @@ def write_insights(conn: Connection, tenant: Tenant, found: list[Insight]) -> in
 
 def refresh_insights(conn: Connection, tenant: Tenant) -> list[Insight]:
     """Recompute the tenant's insights over each meter's trailing window and store them."""
-    analytics.prepare(conn, tenant)
+    analytics.begin_refresh(conn, tenant)
     windows = analytics.meter_windows(conn, tenant.schema)
     daily = load_daily(conn, tenant.schema, windows)
     readings = load_readings(conn, tenant, windows)

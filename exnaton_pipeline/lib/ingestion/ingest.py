@@ -102,7 +102,6 @@ def list_new_objects(
             misnamed.append(obj.key)
         candidates.append(obj)
     with database.transaction(database_url) as conn:
-        tenant_schema.ensure_tenant_schema(conn, tenant.schema)
         todo = candidates if reprocess else writes.new_objects(conn, tenant.schema, candidates)
     return NewObjects(
         tenant.id,
@@ -118,7 +117,12 @@ def late_objects(
     source: Source, database_url: str, tenant: Tenant, days: list[date]
 ) -> dict[date, list[SourceObject]]:
     """For each of `days`, the `*.json` objects not yet ingested in their version (delivered
-    late, corrected, or not fetched when their day ran); days without any are left out."""
+    late, corrected, or not fetched when their day ran); days without any are left out.
+    A tenant that was never set up has nothing ingested to compare with: its first run is
+    the schedule's."""
+    with database.transaction(database_url) as conn:
+        if not tenant_schema.is_set_up(conn, tenant.schema):
+            return {}
     found = {}
     for day in days:
         new = list_new_objects(source, database_url, tenant, day)
@@ -148,7 +152,7 @@ def ingest_objects(
         totals.add(stored)
     if not storage:  # nothing was written: still say which storage the tenant uses
         with database.transaction(database_url) as conn:
-            storage = tenant_schema.ensure_tenant_schema(conn, tenant.schema)
+            storage = tenant_schema.readings_storage(conn, tenant.schema)
     return totals.result(storage)
 
 
@@ -238,7 +242,8 @@ def _store(
     parts = [part for part in parts if not part.empty] or parts[:1]
     rejects = pd.concat(parts, ignore_index=True)
     with database.transaction(database_url) as conn:
-        storage = tenant_schema.ensure_tenant_schema(conn, tenant.schema)
+        tenant_schema.lock_tenant(conn, tenant.schema)
+        storage = tenant_schema.readings_storage(conn, tenant.schema)
         result = writes.upsert_readings(conn, tenant.schema, valid)
         writes.replace_rejects(conn, tenant.schema, batch.done, rejects)
         writes.record_objects(

@@ -6,7 +6,7 @@ import pytest
 
 from exnaton_pipeline.lib.demo_data.sample import write_sample
 from exnaton_pipeline.lib.ingestion import ingest
-from exnaton_pipeline.lib.warehouse import database
+from exnaton_pipeline.lib.warehouse import database, migrate
 from exnaton_pipeline_tests.builders import EXPORT, IMPORT, IMPORT_MUID, record, response
 
 DAY = date(2023, 2, 1)
@@ -19,6 +19,7 @@ def query(url: str, text: str, params=()) -> list[tuple]:
 
 
 def run(source, url, tenant, day=DAY, reprocess=False) -> ingest.IngestResult:
+    migrate.migrate_tenant(url, tenant)  # what the run's tenant_schema asset does first
     new = ingest.list_new_objects(source, url, tenant, day, reprocess=reprocess)
     return ingest.ingest_objects(source, url, tenant, new, run_id="test-run")
 
@@ -31,8 +32,10 @@ def put(source, key: str, body: bytes, mtime: int | None = None) -> None:
 
 
 @pytest.fixture
-def alpine(registry):
-    return registry.get("alpine")
+def alpine(registry, warehouse_url):
+    tenant = registry.get("alpine")
+    migrate.migrate_tenant(warehouse_url, tenant)
+    return tenant
 
 
 def test_bad_object_does_not_block_the_good_ones(warehouse_url, local_source, alpine):

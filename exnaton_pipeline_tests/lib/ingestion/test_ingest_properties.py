@@ -28,7 +28,7 @@ from psycopg2 import sql
 
 from exnaton_pipeline.lib.ingestion import ingest
 from exnaton_pipeline.lib.ingestion.source import LocalSource
-from exnaton_pipeline.lib.warehouse import database
+from exnaton_pipeline.lib.warehouse import database, migrate
 from exnaton_pipeline_tests.builders import EXPORT, IMPORT
 
 DAY = date(2023, 2, 1)
@@ -139,9 +139,10 @@ def query(url: str, text: str, params=()) -> list[tuple]:
         return cur.fetchall()
 
 
-def reset(url: str) -> None:
+def reset(url: str, tenant) -> None:
     with database.transaction(url) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("DROP SCHEMA IF EXISTS tenant_alpine CASCADE"))
+    migrate.migrate_tenant(url, tenant)
 
 
 def ingest_day(source, url, tenant, day):
@@ -157,7 +158,7 @@ def ingest_day(source, url, tenant, day):
 @given(objects=day_objects)
 def test_no_object_costs_another_its_readings(objects, warehouse_url, registry, tmp_path):
     tenant = registry.get("alpine")
-    reset(warehouse_url)
+    reset(warehouse_url, tenant)
     source = LocalSource(tmp_path / uuid.uuid4().hex)
     other = json.dumps(
         {

@@ -10,25 +10,22 @@ import pytest
 import sqlalchemy as sa
 from psycopg2 import sql
 
-from exnaton_pipeline.lib.energy import analytics
 from exnaton_pipeline.lib.tenants import Registry, Tenant
-from exnaton_pipeline.lib.warehouse import database, roles, tenant_schema
-from exnaton_pipeline_tests.conftest import create_database, drop_database
+from exnaton_pipeline.lib.warehouse import database, roles
+from exnaton_pipeline_tests.conftest import create_database, drop_database, set_up_tenant
 
 
 def _tenant_with_one_day(url: str, tenant: Tenant, kwh: float) -> None:
-    """The pipeline's tables for the tenant (which sets up its role), then one daily row."""
-    with database.transaction(url) as conn:
-        # prepare creates the analytics tables after the grants: default privileges cover them
-        analytics.prepare(conn, tenant)
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL(
-                    "INSERT INTO {}.daily_energy VALUES (%s, '2023-02-01', %s, 0, 0, %s, %s, 0, "
-                    "NULL, NULL, 96, 96, true)"
-                ).format(sql.Identifier(tenant.schema)),
-                (str(uuid.uuid4()), kwh, kwh, kwh * 0.22),
-            )
+    """The pipeline's tables for the tenant and its role, then one daily row."""
+    set_up_tenant(url, tenant)
+    with database.transaction(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {}.daily_energy VALUES (%s, '2023-02-01', %s, 0, 0, %s, %s, 0, "
+                "NULL, NULL, 96, 96, true)"
+            ).format(sql.Identifier(tenant.schema)),
+            (str(uuid.uuid4()), kwh, kwh, kwh * 0.22),
+        )
 
 
 @pytest.fixture
@@ -104,11 +101,8 @@ def test_a_reader_role_with_extra_powers_is_refused(warehouse_url: str) -> None:
                     sql.Identifier(roles.reader_role_name(schema))
                 )
             )
-        with (
-            pytest.raises(roles.RoleError, match=r"already exists with createdb"),
-            database.transaction(warehouse_url) as conn,
-        ):
-            tenant_schema.ensure_tenant_schema(conn, schema)
+        with pytest.raises(roles.RoleError, match=r"already exists with createdb"):
+            set_up_tenant(warehouse_url, schema)
     finally:
         with admin.cursor() as cur:
             cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
@@ -129,8 +123,7 @@ def test_reader_gets_connect_where_public_may_not_connect(pg_server_url: str) ->
                 )
             )
         admin.close()
-        with database.transaction(url) as conn:
-            tenant_schema.ensure_tenant_schema(conn, "tenant_demo")
+        set_up_tenant(url, "tenant_demo")
         reader = _reader(url, "tenant_demo")
         with reader.cursor() as cur:
             cur.execute("SELECT has_database_privilege(current_database(), 'CONNECT')")

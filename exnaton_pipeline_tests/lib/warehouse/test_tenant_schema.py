@@ -1,11 +1,10 @@
-import logging
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from exnaton_pipeline.lib.warehouse import database, tenant_schema, writes
+from exnaton_pipeline.lib.warehouse import database, migrate, writes
 from exnaton_pipeline_tests.builders import EXPORT, EXPORT_MUID, IMPORT, IMPORT_MUID
 
 SCHEMA = "tenant_alpine"
@@ -28,36 +27,10 @@ def timescale_available(url: str) -> bool:
     return bool(query(url, "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"))
 
 
-def test_schema_setup_creates_the_three_tables(warehouse_url, caplog):
-    caplog.set_level(logging.INFO, logger="exnaton_pipeline.lib.warehouse")
-    with database.transaction(warehouse_url) as conn:
-        kind = tenant_schema.ensure_tenant_schema(conn, SCHEMA)
-    expected = "timescaledb" if timescale_available(warehouse_url) else "partitioned"
-    assert kind == expected
-    assert f"created {SCHEMA}.meter_readings as {expected}" in caplog.text
-    tables = query(
-        warehouse_url,
-        "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY 1",
-        (SCHEMA,),
-    )
-    readings_kind = "p" if expected == "partitioned" else "r"
-    assert tables == [
-        ("ingested_objects", "r"),
-        ("meter_readings", readings_kind),
-        ("rejected_readings", "r"),
-    ]
-    key = query(
-        warehouse_url,
-        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary "
-        "ORDER BY array_position(i.indkey, a.attnum)",
-        (f"{SCHEMA}.meter_readings",),
-    )
-    assert key == [("muid",), ("obis",), ("ts",)]
-    # a second call finds the tables and keeps their kind
-    with database.transaction(warehouse_url) as conn:
-        assert tenant_schema.ensure_tenant_schema(conn, SCHEMA) == expected
+@pytest.fixture(autouse=True)
+def alpine_at_head(warehouse_url: str) -> None:
+    """Every test here writes into tenant alpine's schema at the newest migration."""
+    migrate.migrate_tenant(warehouse_url, SCHEMA)
 
 
 def test_month_partitions_follow_the_readings(warehouse_url):
@@ -71,7 +44,6 @@ def test_month_partitions_follow_the_readings(warehouse_url):
         ]
     )
     with database.transaction(warehouse_url) as conn:
-        tenant_schema.ensure_tenant_schema(conn, SCHEMA)
         writes.upsert_readings(conn, SCHEMA, frame)
     partitions = query(
         warehouse_url,
@@ -98,7 +70,6 @@ def test_upsert_counts_inserts_corrections_and_repeats(warehouse_url):
         (EXPORT_MUID, EXPORT, "2023-02-01T00:00:00Z", 0.0),
     ]
     with database.transaction(warehouse_url) as conn:
-        tenant_schema.ensure_tenant_schema(conn, SCHEMA)
         assert writes.upsert_readings(conn, SCHEMA, readings(rows)) == (
             writes.UpsertResult(inserted=2, updated=0, unchanged=0)
         )
@@ -147,7 +118,6 @@ def test_instants_survive_any_session_time_zone(warehouse_url, zone):
         ]
     )
     with database.transaction(url) as conn:
-        tenant_schema.ensure_tenant_schema(conn, SCHEMA)
         writes.upsert_readings(conn, SCHEMA, first)  # all new: direct copy
     with database.transaction(url) as conn:
         writes.upsert_readings(conn, SCHEMA, both)
@@ -160,8 +130,6 @@ def test_instants_survive_any_session_time_zone(warehouse_url, zone):
 
 
 def test_failed_transaction_leaves_nothing(warehouse_url):
-    with database.transaction(warehouse_url) as conn:
-        tenant_schema.ensure_tenant_schema(conn, SCHEMA)
     with pytest.raises(RuntimeError), database.transaction(warehouse_url) as conn:
         writes.upsert_readings(
             conn, SCHEMA, readings([(IMPORT_MUID, IMPORT, "2023-02-01T00:00:00Z", 1.0)])

@@ -1,0 +1,48 @@
+"""Warehouse setup: each tenant's schema at the newest migration, and its read-only role."""
+
+import dagster as dg
+
+from exnaton_pipeline.lib.warehouse import migrate, roles
+from exnaton_pipeline.lib.warehouse.database import transaction
+from exnaton_pipeline.lib.warehouse.tenant_schema import lock_tenant
+from exnaton_pipeline.orchestration.partitions import tenant_and_day, tenant_day_asset
+from exnaton_pipeline.orchestration.resources import TenantRegistryResource, WarehouseResource
+from exnaton_pipeline.orchestration.retries import transient_retries
+
+
+@tenant_day_asset(group_name="warehouse", kinds={"postgres"})
+def tenant_schema(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    tenants: TenantRegistryResource,
+) -> dg.MaterializeResult:
+    """The tenant's schema `tenant_<id>` at the newest migration, and its dashboard's role.
+
+    Runs first in every run of the tenant, so the steps after it find every table as
+    lib/warehouse/tables.py declares it: a new tenant gets its tables, a schema of an older
+    release is upgraded (one of the first release adopted), one at head costs a lookup. Then
+    creates or updates the read-only role `tenant_<id>_reader` and its grants. Reports the
+    storage of `meter_readings`: a TimescaleDB hypertable or monthly range partitions.
+    """
+    tenant_id, _ = tenant_and_day(context)
+    tenant = tenants.tenant(tenant_id)
+    with transient_retries(context):
+        migrated = migrate.migrate_tenant(warehouse.url(), tenant)
+        with transaction(warehouse.url()) as conn:
+            lock_tenant(conn, tenant.schema)  # grants of two runs at once would collide
+            reader = roles.ensure_reader_role(conn, tenant.schema)
+    if migrated.from_revision != migrated.to_revision:
+        context.log.info(
+            f"{tenant.schema}: migrated from {migrated.from_revision or 'no version'} "
+            f"to {migrated.to_revision}"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "schema": migrated.schema,
+            "storage": migrated.storage,
+            "revision": migrated.to_revision,
+            "previous_revision": migrated.from_revision or "none",
+            "reader_role": reader.name,
+            "reader_password": reader.password_source,
+        }
+    )
