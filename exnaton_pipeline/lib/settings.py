@@ -17,6 +17,11 @@ def exnaton_home() -> Path:
     return Path(os.environ.get("EXNATON_HOME") or REPO_ROOT / ".exnaton").resolve()
 
 
+def dagster_home() -> Path:
+    """The Dagster instance folder: DAGSTER_HOME, else `$EXNATON_HOME/dagster`."""
+    return Path(os.environ.get("DAGSTER_HOME") or exnaton_home() / "dagster").resolve()
+
+
 def configured_database_url() -> str | None:
     """The warehouse URL given by the operator, or None when the embedded server is wanted."""
     return os.environ.get("EXNATON_DATABASE_URL") or None
