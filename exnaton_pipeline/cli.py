@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.demo_data import synthetic
 from exnaton_pipeline.lib.demo_data.sample import write_sample
-from exnaton_pipeline.lib.ingestion.source import SourceError, open_source
+from exnaton_pipeline.lib.ingestion.source import SourceError, open_source, s3_client
 from exnaton_pipeline.lib.tenants import RegistryError, load_registry
 from exnaton_pipeline.lib.warehouse import database
 
@@ -23,9 +23,12 @@ class CliError(RuntimeError):
 
 
 def _s3_client():
-    import boto3
-
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url())
+    return s3_client(
+        settings.s3_endpoint_url(),
+        connect_timeout=settings.s3_connect_timeout(),
+        read_timeout=settings.s3_read_timeout(),
+        max_attempts=settings.s3_max_attempts(),
+    )
 
 
 def cmd_db_url(args: argparse.Namespace) -> int:

@@ -31,7 +31,11 @@ PARTITIONS_QUERY = """
     partitionKeysByDimension { name partitionKeys } } }
   schedulesOrError(repositorySelector: {repositoryLocationName: "exnaton_pipeline",
                                         repositoryName: "__repository__"}) {
-    ... on Schedules { results { name cronSchedule scheduleState { status } } } } }
+    ... on Schedules { results { name cronSchedule scheduleState { status } } } }
+  allTopLevelResourceDetailsOrError(repositorySelector: {
+      repositoryLocationName: "exnaton_pipeline", repositoryName: "__repository__"}) {
+    ... on ResourceDetailsList { results { name configuredValues { key value }
+        nestedResources { name resource { configuredValues { key value } } } } } } }
 """
 
 
@@ -124,3 +128,15 @@ def test_webserver_serves_the_schedule_and_the_tenant_day_grid(fresh_checkout_en
     assert (schedule["name"], schedule["cronSchedule"]) == ("meter_data_schedule", "*/15 * * * *")
     assert schedule["scheduleState"]["status"] == "RUNNING"
     assert not list(REPO_ROOT.glob(".tmp_dagster_home_*"))
+
+    # the resource view shows where each resource points in this environment
+    home = Path(fresh_checkout_env["EXNATON_HOME"])
+    shown = {
+        r["name"]: {v["key"]: json.loads(v["value"]) for v in r["configuredValues"]}
+        for r in answer["allTopLevelResourceDetailsOrError"]["results"]
+    }
+    assert shown["warehouse"]["server"] == f"embedded PostgreSQL in {home / 'pg'}, database exnaton"
+    assert shown["source"]["source_url"] == str(home / "source")
+    assert shown["tenants"]["path"] == str(REPO_ROOT / "tenants.yaml")
+    timeouts = shown["s3"]
+    assert (timeouts["connect_timeout"], timeouts["read_timeout"]) == (5.0, 20.0)

@@ -47,6 +47,21 @@ def s3_endpoint_url() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+def s3_connect_timeout() -> float:
+    """Seconds to wait for a connection to the S3 endpoint (EXNATON_S3_CONNECT_TIMEOUT)."""
+    return float(os.environ.get("EXNATON_S3_CONNECT_TIMEOUT") or 5)
+
+
+def s3_read_timeout() -> float:
+    """Seconds to wait for the S3 endpoint's next bytes (EXNATON_S3_READ_TIMEOUT)."""
+    return float(os.environ.get("EXNATON_S3_READ_TIMEOUT") or 20)
+
+
+def s3_max_attempts() -> int:
+    """Attempts of one S3 call, the first included (EXNATON_S3_MAX_ATTEMPTS)."""
+    return int(os.environ.get("EXNATON_S3_MAX_ATTEMPTS") or 3)
+
+
 def reader_password_variable(schema: str) -> str:
     """EXNATON_READER_PASSWORD_<TENANT>: the variable holding a tenant's read-only role secret.
 
