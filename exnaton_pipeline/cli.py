@@ -265,6 +265,9 @@ def _failure(instance, run) -> str:
         ):
             error = error.cause
         message = error.message.strip().splitlines()[-1]
+        kind, _, text = message.partition(": ")
+        if error.cls_name and kind.endswith(error.cls_name):  # "dagster...Failure: why" -> why
+            message = text
         return f"{entry.step_key}: {message}"
     return "cancelled" if run.status == dg.DagsterRunStatus.CANCELED else "run failed"
 

@@ -163,6 +163,9 @@ def run_here(
                 tags=tags,
                 run_config=run_config,
             )
+            if _interrupted(result):
+                # Dagster caught the Ctrl-C inside the run and failed it; stop here too
+                raise KeyboardInterrupt
             materialized |= {
                 AssetKeyPartitionKey(event.asset_key, key)
                 for event in result.all_events
@@ -176,6 +179,16 @@ def run_here(
         _cancelled(instance, backfill.backfill_id)
         raise
     return _record(instance, backfill.backfill_id, graph, materialized, ended=True)
+
+
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    for event in result.all_events:
+        error = event.event_specific_data.error if event.is_step_failure else None
+        while error is not None:
+            if error.cls_name == "DagsterExecutionInterruptedError":
+                return True
+            error = error.cause
+    return False
 
 
 def _record(
