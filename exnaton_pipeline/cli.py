@@ -95,12 +95,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         print(f"backfill {backfill.backfill_id} ({len(keys)} partitions of {args.tenant}): {where}")
         report = _Report(instance, len(keys))
         try:
-            if by_daemon:
-                ended = _follow(instance, backfill.backfill_id, report)
-            else:
-                ended = backfills.run_here(
-                    instance, defs, JOB, backfill, report.outcome, run_config=QUIET
-                )
+            ended = _execute(instance, defs, backfill, by_daemon, report)
         except KeyboardInterrupt:
             report.clear()
             if by_daemon:
@@ -112,6 +107,22 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if ended.status.value not in ("COMPLETED_SUCCESS", "COMPLETED_FAILED"):
         print(f"backfill {backfill.backfill_id} ended {ended.status.value}")
     return 0 if report.progress.done == len(keys) else 1
+
+
+def _execute(instance, defs, backfill, by_daemon: bool, report: _Report):
+    """The backfill, ended: followed while the daemon runs it, else run here."""
+    from exnaton_pipeline.orchestration import backfills
+
+    if by_daemon:
+        ended = _follow(instance, backfill.backfill_id, report)
+        if ended is not None:
+            return ended
+        claimed = backfills.take_over(instance, defs, backfill)
+        if claimed is None:  # a daemon started on it after all
+            return _follow(instance, backfill.backfill_id, report, patient=True)
+        print("the daemon stopped before it started on the backfill: run here", flush=True)
+        backfill = claimed
+    return backfills.run_here(instance, defs, JOB, backfill, report.outcome, run_config=QUIET)
 
 
 @contextlib.contextmanager
@@ -129,13 +140,19 @@ def _interrupts_as_keyboard_interrupt():
             signal.signal(sig, handler)
 
 
-def _follow(instance, backfill_id: str, report: _Report):
-    """Report the daemon's runs of the backfill as they finish, until the backfill ends."""
+def _follow(instance, backfill_id: str, report: _Report, patient: bool = False):
+    """Report the daemon's runs of the backfill as they finish, until the backfill ends.
+
+    None when the daemon stopped beating before it launched any run (e.g. `make demo` run
+    again right after a stop: the last heartbeats are still recent), unless `patient`.
+    """
     from exnaton_pipeline.orchestration import backfills
 
     while True:
         backfill = instance.get_backfill(backfill_id)
         finished, running = backfills.outcomes(instance, backfill_id)
+        if not (patient or finished or running or backfills.daemon_is_running(instance)):
+            return None
         for record in finished:
             report.finished(record)
         report.progress.running = running

@@ -22,6 +22,7 @@ from exnaton_pipeline_tests.builders import EXPORT, EXPORT_MUID, IMPORT, IMPORT_
 from exnaton_pipeline_tests.conftest import create_database, drop_database
 
 EXNATON = Path(sys.executable).with_name("exnaton")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def dsn(url: str) -> str:
@@ -258,6 +259,31 @@ def test_a_killed_backfill_leaves_no_run_holding_the_tenant(home, fresh_database
     ]
     statuses = dict(query(fresh_database, "SELECT status, count(*) FROM bulk_actions GROUP BY 1"))
     assert statuses == {"FAILED": 1, "COMPLETED_SUCCESS": 1}
+
+
+def test_a_daemon_that_stopped_before_it_started_is_taken_over(home, fresh_database, monkeypatch):
+    """`make demo` run again at once: the stopped daemon's last heartbeats are still recent."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+    from dagster._daemon.types import DaemonHeartbeat
+
+    env = operator_env(home, fresh_database)
+    assert exnaton(env, "load-sample", "--tenant", "demo").returncode == 0
+    monkeypatch.setenv("DAGSTER_PG_URL", fresh_database)
+    (home / "dagster").mkdir()
+    ref = InstanceRef.from_dir(str(home / "dagster"), config_dir=str(REPO_ROOT))
+    with dg.DagsterInstance.from_ref(ref) as instance:
+        beat = time.time() - 30  # they count as stale 30 s later
+        for daemon in ("BACKFILL", "QUEUED_RUN_COORDINATOR"):
+            instance.add_daemon_heartbeat(DaemonHeartbeat(beat, daemon, "gone", None))
+    args = ["backfill", "--tenant", "demo", "--start", "2023-02-01", "--end", "2023-02-02"]
+    done = exnaton(env, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("(2 partitions of demo): the daemon runs it")
+    assert lines[1] == "the daemon stopped before it started on the backfill: run here"
+    assert lines[-1] == "2 of 2 partitions succeeded"
+    assert query(fresh_database, "SELECT status FROM bulk_actions") == [("COMPLETED_SUCCESS",)]
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ PID_TAG = "exnaton/cli-pid"
 HOST_TAG = "exnaton/cli-host"
 # both loops a submitted backfill needs; they beat every 30 s
 DAEMONS = ("BACKFILL", "QUEUED_RUN_COORDINATOR")
-HEARTBEAT_TOLERANCE_SECONDS = 90
+HEARTBEAT_TOLERANCE_SECONDS = 60
 
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 RUNNING = {dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}
@@ -74,16 +74,13 @@ def create(
     """
     graph = defs.resolve_asset_graph()
     selection = sorted(defs.resolve_job_def(job_name).asset_layer.executable_asset_keys)
-    tags = {TRIGGER_TAG: "cli-backfill"}
-    if run_here:
-        tags |= {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     backfill = PartitionBackfill.from_asset_partitions(
         backfill_id=make_new_backfill_id(),
         asset_graph=graph,
         partition_names=list(partition_keys),
         asset_selection=selection,
         backfill_timestamp=time.time(),
-        tags=tags,
+        tags={TRIGGER_TAG: "cli-backfill"},
         dynamic_partitions_store=instance,
         all_partitions=False,
         title=title,
@@ -91,11 +88,33 @@ def create(
         run_config=None,
     )
     if run_here:
-        data = backfill.get_asset_backfill_data(graph)
-        data = data._replace(requested_subset=data.target_subset)
-        backfill = backfill.with_asset_backfill_data(data, instance, graph)
+        backfill = _claimed(instance, graph, backfill)
     instance.add_backfill(backfill)
     return backfill
+
+
+def take_over(
+    instance: dg.DagsterInstance, defs: dg.Definitions, backfill: PartitionBackfill
+) -> PartitionBackfill | None:
+    """Claim a submitted backfill for this process when no daemon started on it (the daemon
+    that beat a minute ago has stopped); None if a daemon has touched it meanwhile."""
+    current = instance.get_backfill(backfill.backfill_id)
+    graph = defs.resolve_asset_graph()
+    untouched = current.get_asset_backfill_data(graph).requested_subset.is_empty
+    if current.status != BulkActionStatus.REQUESTED or not untouched:
+        return None
+    claimed = _claimed(instance, graph, current)
+    instance.update_backfill(claimed)
+    return claimed
+
+
+def _claimed(instance: dg.DagsterInstance, graph, backfill: PartitionBackfill) -> PartitionBackfill:
+    """`backfill` run by this process: all partitions requested (so a daemon leaves them
+    alone), tagged with this process's id and host (so its orphans can be found)."""
+    data = backfill.get_asset_backfill_data(graph)
+    data = data._replace(requested_subset=data.target_subset)
+    tags = {**backfill.tags, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    return backfill.with_asset_backfill_data(data, instance, graph)._replace(tags=tags)
 
 
 @dataclass
@@ -148,7 +167,7 @@ def run_here(
     job = defs.resolve_job_def(job_name)
     graph = defs.resolve_asset_graph()
     assets = set(job.asset_layer.executable_asset_keys)
-    tags = {BACKFILL_ID_TAG: backfill.backfill_id, **backfill.tags}
+    tags = {BACKFILL_ID_TAG: backfill.backfill_id, **backfill.tags}  # its pid and host too
     materialized: set[AssetKeyPartitionKey] = set()
     try:
         for key in sorted(backfill.get_asset_backfill_data(graph).get_partition_names() or []):
