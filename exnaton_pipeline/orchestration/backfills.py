@@ -200,11 +200,16 @@ def run_here(
     return _record(instance, backfill.backfill_id, graph, materialized, ended=True)
 
 
+INTERRUPTS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
+
+
 def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether Dagster stopped the run for a Ctrl-C or SIGTERM (in a step, or while it set up
+    the resources): it fails the run and returns instead of raising."""
     for event in result.all_events:
-        error = event.event_specific_data.error if event.is_step_failure else None
+        error = getattr(event.event_specific_data, "error", None)
         while error is not None:
-            if error.cls_name == "DagsterExecutionInterruptedError":
+            if error.cls_name in INTERRUPTS:
                 return True
             error = error.cause
     return False
