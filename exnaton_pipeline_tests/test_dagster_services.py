@@ -49,7 +49,7 @@ mutation ($id: String!) { stopRunningSchedule(id: $id) {
 BACKFILLS_QUERY = """
 { partitionBackfillsOrError { ... on PartitionBackfills { results {
     id status isAssetBackfill title partitionNames
-    runs(limit: 10) { status tags { key value } } } } } }
+    runs(limit: 10) { status tags { key value } stepStats { stepKey status } } } } } }
 """
 RUN_QUERY = """
 query ($runId: ID!) {
@@ -237,6 +237,8 @@ def test_webserver_and_daemon_run_a_tenant_day(instance_env, warehouse_url, tmp_
             tags = {t["key"]: t["value"] for t in backfill_run["tags"]}
             assert tags["dagster/partition/tenant"] == "demo"
             assert tags["exnaton/trigger"] == "cli-backfill"
+            steps = {s["stepKey"]: s["status"] for s in backfill_run["stepStats"]}
+            assert steps["meter_readings_quality"] == "SUCCESS"  # the checks ran too
     finally:
         services.stop()
 
