@@ -66,7 +66,8 @@ SPECS = [
     ),
     _spec(
         "rejected_share",
-        f"Share of the partition's delivered rows rejected as faulty: WARN above "
+        f"Share of the partition's delivered rows rejected as faulty, or of its objects that "
+        f"could not be read at all, whichever is larger: WARN above "
         f"{REJECTED_WARN_SHARE:.0%}, ERROR (blocking) above {REJECTED_ERROR_SHARE:.0%}, "
         "when the aggregates would miss too much to be trusted.",
         blocking=True,
@@ -211,11 +212,26 @@ def no_duplicate_readings(dupes: quality.Duplicates) -> dg.AssetCheckResult:
 
 
 def rejected_share(rejections: quality.Rejections) -> dg.AssetCheckResult:
-    share = rejections.fault_share
+    """The larger of two shares: faulty rows among delivered rows, and objects that could not
+    be read at all among the partition's objects (such an object is one rejected row, but
+    a whole delivery's readings are missing)."""
+    share = max(rejections.fault_share, rejections.unreadable_share)
     counts = (
-        f"{share:.1%} of delivered rows rejected ({rejections.faults} of {rejections.delivered})"
+        f"{rejections.fault_share:.1%} of delivered rows rejected "
+        f"({rejections.faults} of {rejections.delivered})"
     )
-    metadata = {"share": share, "rows_rejected": rejections.faults, "rows": rejections.delivered}
+    if rejections.unreadable:
+        counts = (
+            f"{rejections.unreadable_share:.1%} of objects could not be read at all "
+            f"({rejections.unreadable} of {rejections.objects}); {counts}"
+        )
+    metadata = {
+        "share": share,
+        "rows_rejected": rejections.faults,
+        "rows": rejections.delivered,
+        "objects_unreadable": rejections.unreadable,
+        "objects": rejections.objects,
+    }
     if share > REJECTED_ERROR_SHARE:
         return _result(
             "rejected_share",

@@ -62,6 +62,11 @@ def s3_max_attempts() -> int:
     return int(os.environ.get("EXNATON_S3_MAX_ATTEMPTS") or 3)
 
 
+def sweep_days() -> int:
+    """EXNATON_SWEEP_DAYS: how many past UTC days the sweep lists for late objects (default 7)."""
+    return int(os.environ.get("EXNATON_SWEEP_DAYS") or 7)
+
+
 def reader_password_variable(schema: str) -> str:
     """EXNATON_READER_PASSWORD_<TENANT>: the variable holding a tenant's read-only role secret.
 

@@ -322,3 +322,21 @@ def test_synthetic_feed_lands_clean(warehouse_url, local_source, registry):
     completeness = checks(first)["completeness"]
     assert completeness.passed, completeness.description
     assert "on local day 2024-06-13 (96 intervals)" in completeness.description
+
+
+def test_unreadable_objects_are_judged_by_objects_not_as_one_row(warehouse_url, local_source):
+    # issue 9: two truncated objects (192 readings lost) showed as "0.3% (2 of 770)"
+    day = date(2024, 1, 10)
+    for n in range(8):
+        write_day(local_source, "alpine", day, f"aaaaaaaa-0000-4000-8000-00000000000{n}")
+    for n in range(2):
+        key = f"alpine/2024-01-10/truncated-{n}.json"
+        local_source.write(key, b'{"data": [{"measurement": "energy", "timesta')
+    (result,) = run("alpine", [day], warehouse_url, local_source)
+    share = checks(result)["rejected_share"]
+    assert not share.passed and share.severity == ERROR
+    assert share.description == (
+        "20.0% of objects could not be read at all (2 of 10); 0.3% of delivered rows rejected "
+        "(2 of 770): above the 10% error threshold"
+    )
+    assert share.metadata["objects_unreadable"].value == 2

@@ -114,6 +114,19 @@ def list_new_objects(
     )
 
 
+def late_objects(
+    source: Source, database_url: str, tenant: Tenant, days: list[date]
+) -> dict[date, list[SourceObject]]:
+    """For each of `days`, the `*.json` objects not yet ingested in their version (delivered
+    late, corrected, or not fetched when their day ran); days without any are left out."""
+    found = {}
+    for day in days:
+        new = list_new_objects(source, database_url, tenant, day)
+        if new.objects:
+            found[day] = new.objects
+    return found
+
+
 def ingest_objects(
     source: Source,
     database_url: str,

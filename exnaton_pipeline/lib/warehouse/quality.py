@@ -38,12 +38,17 @@ def utc_day_bounds(day: date) -> tuple[datetime, datetime]:
 
 @dataclass(frozen=True)
 class Rejections:
-    """What the partition's objects delivered and what was rejected, by rule."""
+    """What the partition's objects delivered and what was rejected, by rule.
+
+    `unreadable` counts objects refused whole (not JSON, no data array, ...): each is one
+    rejection row, though it held a whole delivery's readings, so they are judged by objects.
+    """
 
     objects: int
     written: int
     by_rule: dict[str, int]
     examples: dict[str, str]  # rule -> one message
+    unreadable: int = 0
 
     @property
     def rejected(self) -> int:
@@ -62,6 +67,11 @@ class Rejections:
     def fault_share(self) -> float:
         return self.faults / self.delivered if self.delivered else 0.0
 
+    @property
+    def unreadable_share(self) -> float:
+        """Share of the partition's objects that could not be read at all."""
+        return self.unreadable / self.objects if self.objects else 0.0
+
 
 def rejections(conn: Connection, schema: str, day: date) -> Rejections:
     """Rows written and rejected (per rule, with an example message) for `day`'s objects."""
@@ -77,7 +87,8 @@ def rejections(conn: Connection, schema: str, day: date) -> Rejections:
         objects, written = cur.fetchone()
         cur.execute(
             sql.SQL(
-                """SELECT r.rule, count(*), min(r.message)
+                """SELECT r.rule, count(*), min(r.message),
+                    count(DISTINCT r.source_key) FILTER (WHERE r.record_index IS NULL)
                 FROM {}.rejected_readings r
                 JOIN {}.ingested_objects o ON o.key = r.source_key AND o.etag = r.source_etag
                 WHERE o.partition_day = %s
@@ -89,8 +100,9 @@ def rejections(conn: Connection, schema: str, day: date) -> Rejections:
     return Rejections(
         objects=objects,
         written=int(written),
-        by_rule={rule: n for rule, n, _ in rows},
-        examples={rule: message for rule, _, message in rows},
+        by_rule={rule: n for rule, n, _, _ in rows},
+        examples={rule: message for rule, _, message, _ in rows},
+        unreadable=sum(whole for *_, whole in rows),
     )
 
 

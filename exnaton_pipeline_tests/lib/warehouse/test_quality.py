@@ -86,3 +86,11 @@ def test_reading_age_counts_from_the_end_of_the_interval():
 def test_markdown_table_escapes_pipes_and_formats_times():
     text = markdown_table(["a", "b"], [("x|y", datetime(2024, 1, 10, 12, 15, tzinfo=UTC))])
     assert text.splitlines() == ["| a | b |", "|---|---|", "| x\\|y | 2024-01-10 12:15 UTC |"]
+
+
+def test_unreadable_objects_count_by_objects():
+    rejections = Rejections(
+        objects=10, written=768, by_rule={"unreadable_json": 2}, examples={}, unreadable=2
+    )
+    assert rejections.fault_share == pytest.approx(2 / 770)
+    assert rejections.unreadable_share == pytest.approx(0.2)
