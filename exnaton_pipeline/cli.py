@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 import time
 import warnings
@@ -13,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.demo_data import synthetic
 from exnaton_pipeline.lib.demo_data.sample import write_sample
-from exnaton_pipeline.lib.ingestion.source import SourceError, open_source
+from exnaton_pipeline.lib.ingestion.source import SourceError, open_source, s3_client
 from exnaton_pipeline.lib.tenants import RegistryError, load_registry
 from exnaton_pipeline.lib.warehouse import database
 
@@ -23,9 +24,12 @@ class CliError(RuntimeError):
 
 
 def _s3_client():
-    import boto3
-
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url())
+    return s3_client(
+        settings.s3_endpoint_url(),
+        connect_timeout=settings.s3_connect_timeout(),
+        read_timeout=settings.s3_read_timeout(),
+        max_attempts=settings.s3_max_attempts(),
+    )
 
 
 def cmd_db_url(args: argparse.Namespace) -> int:
@@ -62,6 +66,11 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
+JOB = "meter_data_job"
+# the progress lines are the operator's view of an in-process run; the full log is in the UI
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     load_registry(settings.tenants_file()).get(args.tenant)  # refuse unknown tenants early
     days = _days(args.start, args.end)  # and bad ranges, before any database is started
@@ -72,33 +81,166 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from exnaton_pipeline.definitions import defs
+    from exnaton_pipeline.orchestration import backfills
     from exnaton_pipeline.orchestration.partitions import partition_key
 
-    job = defs.resolve_job_def("meter_data_job")
-    failed = 0
-    with dg.DagsterInstance.get() as instance:
-        for n, day in enumerate(days, 1):
-            key = partition_key(args.tenant, day)
-            started = time.monotonic()
-            result = job.execute_in_process(
-                partition_key=key,
-                instance=instance,
-                raise_on_error=False,
-                tags={"exnaton/trigger": "cli-backfill"},
-                # the progress line below is the operator's view; the full log is in the UI
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            )
-            seconds = time.monotonic() - started
-            status = "ok" if result.success else "FAILED"
-            detail = _summary(result) if result.success else _failure(result)
-            print(
-                f"[{n}/{len(days)}] {key}  {status}  {detail}  "
-                f"({seconds:.1f} s, run {result.run_id[:8]})",
-                flush=True,
-            )
-            failed += not result.success
-    print(f"{len(days) - failed} of {len(days)} partitions succeeded")
-    return 1 if failed else 0
+    keys = [str(partition_key(args.tenant, day)) for day in days]
+    title = f"exnaton backfill {args.tenant} {days[0]}..{days[-1]}"
+    with dg.DagsterInstance.get() as instance, _interrupts_as_keyboard_interrupt():
+        for run_id in backfills.reap_orphans(instance):
+            print(f"marked run {run_id[:8]} failed: the backfill process that ran it is gone")
+        by_daemon = backfills.daemon_is_running(instance)
+        backfill = backfills.create(instance, defs, JOB, keys, title, run_here=not by_daemon)
+        where = "the daemon runs it" if by_daemon else "no daemon serves the instance: run here"
+        print(f"backfill {backfill.backfill_id} ({len(keys)} partitions of {args.tenant}): {where}")
+        report = _Report(instance, len(keys))
+        try:
+            ended = _execute(instance, defs, backfill, by_daemon, report)
+        except KeyboardInterrupt:
+            report.clear()
+            if by_daemon:
+                _cancel(instance, backfill.backfill_id)
+            print(f"interrupted: backfill {backfill.backfill_id} is cancelled", flush=True)
+            return 130
+        report.clear()
+    print(f"{report.progress.done} of {len(keys)} partitions succeeded", flush=True)
+    if ended.status.value not in ("COMPLETED_SUCCESS", "COMPLETED_FAILED"):
+        print(f"backfill {backfill.backfill_id} ended {ended.status.value}")
+    return 0 if report.progress.done == len(keys) else 1
+
+
+def _execute(instance, defs, backfill, by_daemon: bool, report: _Report):
+    """The backfill, ended: followed while the daemon runs it, else run here."""
+    from exnaton_pipeline.orchestration import backfills
+
+    if by_daemon:
+        ended = _follow(instance, backfill.backfill_id, report)
+        if ended is not None:
+            return ended
+        claimed = backfills.take_over(instance, defs, backfill)
+        if claimed is None:  # a daemon started on it after all
+            return _follow(instance, backfill.backfill_id, report, patient=True)
+        print("the daemon stopped before it started on the backfill: run here", flush=True)
+        backfill = claimed
+    return backfills.run_here(instance, defs, JOB, backfill, report.outcome, run_config=QUIET)
+
+
+@contextlib.contextmanager
+def _interrupts_as_keyboard_interrupt():
+    """SIGTERM and SIGHUP stop the command like Ctrl-C does: what it runs is cancelled."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _follow(instance, backfill_id: str, report: _Report, patient: bool = False):
+    """Report the daemon's runs of the backfill as they finish, until the backfill ends.
+
+    None when the daemon stopped beating before it launched any run (e.g. `make demo` run
+    again right after a stop: the last heartbeats are still recent), unless `patient`.
+    """
+    from exnaton_pipeline.orchestration import backfills
+
+    while True:
+        backfill = instance.get_backfill(backfill_id)
+        finished, running = backfills.outcomes(instance, backfill_id)
+        if not (patient or finished or running or backfills.daemon_is_running(instance)):
+            return None
+        for record in finished:
+            report.finished(record)
+        report.progress.running = running
+        report.show()
+        if backfill.status in backfills.ENDED and not running:
+            return backfill
+        time.sleep(1)
+
+
+def _cancel(instance, backfill_id: str) -> None:
+    """Cancel the daemon's backfill and wait (a minute at most, or until a second Ctrl-C)
+    until no run of it is left running."""
+    from exnaton_pipeline.orchestration import backfills
+
+    backfills.cancel(instance, backfill_id)
+    print("cancelling: the daemon stops its runs (Ctrl-C again to leave it to the daemon)")
+    deadline = time.monotonic() + 60
+    with contextlib.suppress(KeyboardInterrupt):
+        while time.monotonic() < deadline:
+            if instance.get_backfill(backfill_id).status in backfills.ENDED:
+                return
+            time.sleep(1)
+
+
+class _Report:
+    """One line per finished partition; on a terminal, a progress bar below them."""
+
+    BAR = 24
+
+    def __init__(self, instance, total: int) -> None:
+        from exnaton_pipeline.orchestration.backfills import Progress
+
+        self.instance = instance
+        self.progress = Progress(total)
+        self.reported: set[str] = set()
+        self.tty = sys.stdout.isatty()
+
+    def outcome(self, outcome) -> None:
+        self._line(outcome.partition, outcome.run, outcome.seconds)
+
+    def finished(self, record) -> None:
+        if record.dagster_run.run_id in self.reported:
+            return
+        seconds = (record.end_time or 0) - (record.start_time or record.end_time or 0)
+        partition = record.dagster_run.tags.get("dagster/partition", "?")
+        self._line(partition, record.dagster_run, seconds)
+
+    def _line(self, partition: str, run, seconds: float) -> None:
+        import dagster as dg
+
+        self.reported.add(run.run_id)
+        ok = run.status == dg.DagsterRunStatus.SUCCESS
+        self.progress.done += ok
+        self.progress.failed += not ok
+        p = self.progress
+        detail = _summary(self.instance, run) if ok else _failure(self.instance, run)
+        eta = "" if self.tty else f"  {_eta(p.eta_seconds())}"
+        self.clear()
+        print(
+            f"[{p.finished}/{p.total}] {partition}  {'ok' if ok else 'FAILED'}  {detail}  "
+            f"({seconds:.1f} s, run {run.run_id[:8]}){eta}",
+            flush=True,
+        )
+        self.show()
+
+    def show(self) -> None:
+        if not self.tty:
+            return
+        p = self.progress
+        filled = self.BAR * p.finished // max(p.total, 1)
+        print(
+            f"\r[{'#' * filled}{'-' * (self.BAR - filled)}] {p.finished}/{p.total}  "
+            f"done {p.done}  failed {p.failed}  running {p.running}  queued {p.queued}  "
+            f"{_eta(p.eta_seconds())}",
+            end="",
+            flush=True,
+        )
+
+    def clear(self) -> None:
+        if self.tty:
+            print("\r\033[K", end="", flush=True)
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA --"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"ETA {minutes}:{rest:02d}"
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -141,22 +283,37 @@ def _check_warehouse(url: str) -> None:
         raise CliError(f"cannot reach the warehouse at {safe}: {reason}") from None
 
 
-def _summary(result) -> str:
-    for event in result.asset_materializations_for_node("meter_readings"):
-        meta = event.metadata
-        return (
-            f"{meta['rows_written'].value} rows written, "
-            f"{meta['rows_inserted'].value} new, {meta['rows_updated'].value} updated, "
-            f"{meta['rows_rejected'].value} rejected"
-        )
+def _summary(instance, run) -> str:
+    import dagster as dg
+
+    for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.asset_materialization
+        if materialization.asset_key == dg.AssetKey("meter_readings"):
+            meta = materialization.metadata
+            return (
+                f"{meta['rows_written'].value} rows written, "
+                f"{meta['rows_inserted'].value} new, {meta['rows_updated'].value} updated, "
+                f"{meta['rows_rejected'].value} rejected"
+            )
     return "nothing to do"
 
 
-def _failure(result) -> str:
-    for event in result.all_events:
-        if event.is_step_failure:
-            return event.event_specific_data.error.message.strip().splitlines()[-1]
-    return "run failed"
+def _failure(instance, run) -> str:
+    """The reason a run failed: its first failed step's error, past Dagster's retry wrapper."""
+    import dagster as dg
+
+    for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        error = entry.dagster_event.event_specific_data.error
+        while error.cause is not None and error.message.startswith(
+            ("Exceeded max_retries", "dagster._core.execution.plan.utils.RetryRequestedFromPolicy")
+        ):
+            error = error.cause
+        message = error.message.strip().splitlines()[-1]
+        kind, _, text = message.partition(": ")
+        if error.cls_name and kind.endswith(error.cls_name):  # "dagster...Failure: why" -> why
+            message = text
+        return f"{entry.step_key}: {message}"
+    return "cancelled" if run.status == dg.DagsterRunStatus.CANCELED else "run failed"
 
 
 def _synthetic_feed(args: argparse.Namespace):

@@ -80,7 +80,11 @@ def run() -> int:
     owns_database = settings.configured_database_url() is None and not embedded_pg.is_running(
         database.embedded_datadir()
     )
-    os.environ["EXNATON_DATABASE_URL"] = database.warehouse_url()  # children share one server
+    # Children share one server. Dagster's storage is pinned first: with EXNATON_DATABASE_URL
+    # exported it would resolve to the warehouse database, not the embedded `dagster` database
+    # that `dagster dev` in the repository root uses.
+    os.environ.setdefault("DAGSTER_PG_URL", database.dagster_storage_url())
+    os.environ["EXNATON_DATABASE_URL"] = database.warehouse_url()
     try:
         prepare_dagster_home()
         _prepare_data(_bin("exnaton"))

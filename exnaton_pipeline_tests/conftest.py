@@ -175,18 +175,23 @@ def materialize_days(
     selection: str | None = None,
     instance=None,
     run_config: dict | None = None,
+    s3=None,
 ):
     """Materialize the code location's assets (and checks) for tenant-day partitions.
 
-    Uses the real definitions with the warehouse and source pointed at the test's own.
+    Uses the real definitions with the warehouse and source pointed at the test's own (and
+    the S3 client resource `s3`, default: AWS_ENDPOINT_URL's).
     Returns the list of ExecuteInProcessResult, one per day.
     """
     import dagster as dg
-    from dagster_aws.s3 import S3Resource
 
     from exnaton_pipeline.definitions import defs
     from exnaton_pipeline.orchestration.partitions import partition_key
-    from exnaton_pipeline.orchestration.resources import SourceResource, WarehouseResource
+    from exnaton_pipeline.orchestration.resources import (
+        S3ClientResource,
+        SourceResource,
+        WarehouseResource,
+    )
 
     assets = list(defs.assets or [])
     checks = list(defs.asset_checks or [])
@@ -195,7 +200,7 @@ def materialize_days(
         "warehouse": WarehouseResource(database_url=database_url),
         "source": SourceResource(
             source_url=source_url,
-            s3=S3Resource(endpoint_url=os.environ.get("AWS_ENDPOINT_URL")),
+            s3=s3 or S3ClientResource(endpoint_url=os.environ.get("AWS_ENDPOINT_URL")),
         ),
     }
     results = []

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from exnaton_pipeline_tests.builders import EXPORT, EXPORT_MUID, IMPORT, IMPORT_
 from exnaton_pipeline_tests.conftest import create_database, drop_database
 
 EXNATON = Path(sys.executable).with_name("exnaton")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def dsn(url: str) -> str:
@@ -130,7 +133,13 @@ def test_february_backfill_gives_the_known_totals_and_is_repeatable(home, fresh_
     first = exnaton(env, *args)
     assert first.returncode == 0, first.stderr[-3000:]
     lines = first.stdout.splitlines()
-    assert lines[0].startswith("[1/28] 2023-02-01|demo  ok  192 rows written, 192 new")
+    backfill_id = lines[0].split()[1]
+    assert lines[0] == (
+        f"backfill {backfill_id} (28 partitions of demo): no daemon serves the instance: run here"
+    )
+    assert lines[1].startswith("[1/28] 2023-02-01|demo  ok  192 rows written, 192 new")
+    assert lines[28].startswith("[28/28] 2023-02-28|demo  ok  192 rows written, 192 new")
+    assert lines[28].endswith("ETA 0:00")  # not a terminal: each line says how long is left
     assert lines[-1] == "28 of 28 partitions succeeded"
     totals = "SELECT obis, count(*), round(sum(kwh)::numeric, 5) FROM tenant_demo.meter_readings "
     totals += "GROUP BY obis ORDER BY obis"
@@ -141,16 +150,140 @@ def test_february_backfill_gives_the_known_totals_and_is_repeatable(home, fresh_
     snapshot = "SELECT muid, obis, ts, kwh, revision, ingested_at FROM tenant_demo.meter_readings "
     snapshot += "ORDER BY muid, obis, ts"
     before = query(fresh_database, snapshot)
-    # the runs are recorded on the Dagster instance (same PostgreSQL)
+    # the runs are recorded on the Dagster instance (same PostgreSQL), as one backfill
     assert query(
         fresh_database, "SELECT count(*) FROM runs WHERE pipeline_name = 'meter_data_job'"
     ) == [(28,)]
+    assert backfill_runs(fresh_database, backfill_id) == {
+        f"2023-02-{day:02d}|demo": "SUCCESS" for day in range(1, 29)
+    }
+    assert query(fresh_database, "SELECT key, status FROM bulk_actions") == [
+        (backfill_id, "COMPLETED_SUCCESS")
+    ]
 
     again = exnaton(env, *args)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.splitlines()[0].startswith("[1/28] 2023-02-01|demo  ok  0 rows written")
+    assert again.stdout.splitlines()[1].startswith("[1/28] 2023-02-01|demo  ok  0 rows written")
     assert query(fresh_database, snapshot) == before
     assert [(o, n, float(s)) for o, n, s in query(fresh_database, totals)] == expected
+
+
+def backfill_runs(url: str, backfill_id: str) -> dict[str, str]:
+    """Status of each run of the backfill, by partition."""
+    rows = query(
+        url,
+        "SELECT p.value, r.status FROM runs r "
+        "JOIN run_tags b ON b.run_id = r.run_id AND b.key = 'dagster/backfill' "
+        "JOIN run_tags p ON p.run_id = r.run_id AND p.key = 'dagster/partition' "
+        f"WHERE b.value = '{backfill_id}'",  # an id this test read from the command's output
+    )
+    return dict(rows)
+
+
+def test_failed_partitions_are_recorded_on_the_backfill_and_exit_1(home, fresh_database):
+    env = operator_env(home, fresh_database)
+    assert exnaton(env, "load-sample", "--tenant", "demo").returncode == 0
+    # tenant alpine has nothing under its source prefix: each of its partitions fails at once
+    done = exnaton(
+        env, "backfill", "--tenant", "alpine", "--start", "2023-02-01", "--end", "2023-02-02"
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    backfill_id = lines[0].split()[1]
+    assert lines[1].startswith(
+        "[1/2] 2023-02-01|alpine  FAILED  raw_meter_readings: tenant alpine: nothing exists under "
+        f"its source prefix {home / 'source'}/alpine/"
+    )
+    assert lines[-1] == "0 of 2 partitions succeeded"
+    assert backfill_runs(fresh_database, backfill_id) == {
+        "2023-02-01|alpine": "FAILURE",
+        "2023-02-02|alpine": "FAILURE",
+    }
+    assert query(fresh_database, "SELECT status FROM bulk_actions") == [("COMPLETED_FAILED",)]
+
+
+def started_runs(url: str) -> int:
+    try:
+        return query(url, "SELECT count(*) FROM runs WHERE status = 'STARTED'")[0][0]
+    except psycopg2.errors.UndefinedTable:  # the instance has not created its tables yet
+        return 0
+
+
+def start_backfill_and_wait_for_a_run(env: dict[str, str], url: str) -> subprocess.Popen:
+    args = ["backfill", "--tenant", "demo", "--start", "2023-02-01", "--end", "2023-02-28"]
+    process = subprocess.Popen(
+        [str(EXNATON), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 180
+    while not started_runs(url):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no run started"
+        time.sleep(0.2)
+    return process
+
+
+def test_ctrl_c_cancels_the_run_in_progress_and_the_backfill(home, fresh_database):
+    env = operator_env(home, fresh_database)
+    assert exnaton(env, "load-sample", "--tenant", "demo").returncode == 0
+    process = start_backfill_and_wait_for_a_run(env, fresh_database)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    assert "interrupted: backfill" in out and out.rstrip().endswith("is cancelled")
+    assert started_runs(fresh_database) == 0
+    # Dagster stops the run in progress and marks it failed; the ones before it succeeded
+    statuses = [status for (status,) in query(fresh_database, "SELECT status FROM runs")]
+    assert sorted(set(statuses) - {"SUCCESS"}) == ["FAILURE"]
+    assert statuses.count("FAILURE") == 1
+    assert query(fresh_database, "SELECT status FROM bulk_actions") == [("CANCELED",)]
+
+
+def test_a_killed_backfill_leaves_no_run_holding_the_tenant(home, fresh_database):
+    env = operator_env(home, fresh_database)
+    assert exnaton(env, "load-sample", "--tenant", "demo").returncode == 0
+    process = start_backfill_and_wait_for_a_run(env, fresh_database)
+    process.kill()  # SIGKILL: no chance to clean up
+    process.communicate(timeout=60)
+    (orphan,) = query(fresh_database, "SELECT run_id FROM runs WHERE status = 'STARTED'")
+    # the next backfill marks the orphan failed before it starts, then does its own work
+    done = exnaton(
+        env, "backfill", "--tenant", "demo", "--start", "2023-02-01", "--end", "2023-02-01"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[0] == (
+        f"marked run {orphan[0][:8]} failed: the backfill process that ran it is gone"
+    )
+    assert started_runs(fresh_database) == 0
+    assert query(fresh_database, f"SELECT status FROM runs WHERE run_id = '{orphan[0]}'") == [
+        ("FAILURE",)
+    ]
+    statuses = dict(query(fresh_database, "SELECT status, count(*) FROM bulk_actions GROUP BY 1"))
+    assert statuses == {"FAILED": 1, "COMPLETED_SUCCESS": 1}
+
+
+def test_a_daemon_that_stopped_before_it_started_is_taken_over(home, fresh_database, monkeypatch):
+    """`make demo` run again at once: the stopped daemon's last heartbeats are still recent."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+    from dagster._daemon.types import DaemonHeartbeat
+
+    env = operator_env(home, fresh_database)
+    assert exnaton(env, "load-sample", "--tenant", "demo").returncode == 0
+    monkeypatch.setenv("DAGSTER_PG_URL", fresh_database)
+    (home / "dagster").mkdir()
+    ref = InstanceRef.from_dir(str(home / "dagster"), config_dir=str(REPO_ROOT))
+    with dg.DagsterInstance.from_ref(ref) as instance:
+        beat = time.time() - 30  # they count as stale 30 s later
+        for daemon in ("BACKFILL", "QUEUED_RUN_COORDINATOR"):
+            instance.add_daemon_heartbeat(DaemonHeartbeat(beat, daemon, "gone", None))
+    args = ["backfill", "--tenant", "demo", "--start", "2023-02-01", "--end", "2023-02-02"]
+    done = exnaton(env, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("(2 partitions of demo): the daemon runs it")
+    assert lines[1] == "the daemon stopped before it started on the backfill: run here"
+    assert lines[-1] == "2 of 2 partitions succeeded"
+    assert query(fresh_database, "SELECT status FROM bulk_actions") == [("COMPLETED_SUCCESS",)]
 
 
 @pytest.fixture

@@ -27,9 +27,10 @@ BIN = Path(sys.executable).parent
 LOCATION = "exnaton_pipeline"
 STARTUP_SECONDS = 90
 RUN_SECONDS = 150
+BACKFILL_SECONDS = 300  # the daemon's backfill loop looks every 30 s
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
-pytestmark = pytest.mark.timeout(STARTUP_SECONDS + RUN_SECONDS + 60)
+pytestmark = pytest.mark.timeout(STARTUP_SECONDS + RUN_SECONDS + BACKFILL_SECONDS + 60)
 
 ASSETS_QUERY = """
 { assetNodes { assetKey { path } groupName description kinds
@@ -44,6 +45,11 @@ STOP_SCHEDULE = """
 mutation ($id: String!) { stopRunningSchedule(id: $id) {
     __typename ... on ScheduleStateResult { scheduleState { status } }
     ... on PythonError { message } } }
+"""
+BACKFILLS_QUERY = """
+{ partitionBackfillsOrError { ... on PartitionBackfills { results {
+    id status isAssetBackfill title partitionNames
+    runs(limit: 10) { status tags { key value } stepStats { stepKey status } } } } } }
 """
 RUN_QUERY = """
 query ($runId: ID!) {
@@ -200,6 +206,39 @@ def test_webserver_and_daemon_run_a_tenant_day(instance_env, warehouse_url, tmp_
             "tenant nyc-coop: nothing exists under its source prefix"
             in (failure["error"]["message"])
         )
+
+        # with the daemon serving the instance, `exnaton backfill` hands it a backfill
+        cli = subprocess.run(
+            [str(BIN / "exnaton"), "backfill", "--tenant", "demo"]
+            + ["--start", "2023-02-02", "--end", "2023-02-03"],
+            env=instance_env,
+            capture_output=True,
+            text=True,
+            timeout=BACKFILL_SECONDS,
+        )
+        assert cli.returncode == 0, cli.stdout + cli.stderr[-3000:] + services.tail()
+        lines = cli.stdout.splitlines()
+        backfill_id = lines[0].split()[1]
+        assert lines[0] == f"backfill {backfill_id} (2 partitions of demo): the daemon runs it"
+        assert sorted(line.split()[1] for line in lines[1:3]) == [
+            "2023-02-02|demo",
+            "2023-02-03|demo",
+        ]
+        assert all("  ok  192 rows written, 192 new" in line for line in lines[1:3])
+        assert lines[-1] == "2 of 2 partitions succeeded"
+
+        # it is listed under Runs -> Backfills, as the UI's own backfills are
+        listed = client._execute(BACKFILLS_QUERY)["partitionBackfillsOrError"]["results"]
+        (backfill,) = [b for b in listed if b["id"] == backfill_id]
+        assert (backfill["status"], backfill["isAssetBackfill"]) == ("COMPLETED_SUCCESS", True)
+        assert sorted(backfill["partitionNames"]) == ["2023-02-02|demo", "2023-02-03|demo"]
+        assert [r["status"] for r in backfill["runs"]] == ["SUCCESS", "SUCCESS"]
+        for backfill_run in backfill["runs"]:  # through the run queue: the tenant limit applies
+            tags = {t["key"]: t["value"] for t in backfill_run["tags"]}
+            assert tags["dagster/partition/tenant"] == "demo"
+            assert tags["exnaton/trigger"] == "cli-backfill"
+            steps = {s["stepKey"]: s["status"] for s in backfill_run["stepStats"]}
+            assert steps["meter_readings_quality"] == "SUCCESS"  # the checks ran too
     finally:
         services.stop()
 
@@ -211,8 +250,8 @@ def test_webserver_and_daemon_run_a_tenant_day(instance_env, warehouse_url, tmp_
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT count(*) FROM tenant_demo.meter_readings "
-                "WHERE ts >= '2023-02-01 00:00+00' AND ts < '2023-02-02 00:00+00'"
+                "WHERE ts >= '2023-02-01 00:00+00' AND ts < '2023-02-04 00:00+00'"
             )
-            assert cur.fetchone()[0] == 192
+            assert cur.fetchone()[0] == 3 * 192
     finally:
         conn.close()

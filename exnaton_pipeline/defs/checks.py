@@ -16,6 +16,7 @@ from exnaton_pipeline.lib.tenants import Tenant
 from exnaton_pipeline.lib.warehouse import quality
 from exnaton_pipeline.orchestration.partitions import tenant_day_transaction, tenant_days
 from exnaton_pipeline.orchestration.resources import TenantRegistryResource, WarehouseResource
+from exnaton_pipeline.orchestration.retries import TRANSIENT_RETRY
 
 # Partitioned checks (results kept per tenant-day) are a preview feature of the pinned Dagster
 # 1.13.27; we rely on it knowingly and keep the load log free of the notice.
@@ -80,7 +81,7 @@ SPECS = [
 ]
 
 
-@dg.multi_asset_check(specs=SPECS, name="meter_readings_quality")
+@dg.multi_asset_check(specs=SPECS, name="meter_readings_quality", retry_policy=TRANSIENT_RETRY)
 def meter_readings_quality(
     context: dg.AssetCheckExecutionContext,
     warehouse: WarehouseResource,

@@ -11,7 +11,7 @@ from exnaton_pipeline.orchestration.resources import (
     TenantRegistryResource,
     WarehouseResource,
 )
-from exnaton_pipeline.orchestration.retries import transient_retries
+from exnaton_pipeline.orchestration.retries import retry_only_transient
 
 IGNORED_SHOWN = 20
 
@@ -37,9 +37,9 @@ def raw_meter_readings(
     listed as ignored, never read.
     """
     tenant_id, day = tenant_and_day(context)
-    tenant = tenants.tenant(tenant_id)
-    src = source.get_source()
-    with transient_retries(context):
+    with retry_only_transient():
+        tenant = tenants.tenant(tenant_id)
+        src = source.get_source()
         new = ingest.list_new_objects(src, warehouse.url(), tenant, day, config.reprocess)
         if not new.listed and not src.has_prefix(tenant.source_prefix):
             # an absent day folder is just "nothing delivered yet"; an absent tenant prefix is
@@ -87,8 +87,8 @@ def meter_readings(
     Source: the new objects `raw_meter_readings` lists.
     """
     new = raw_meter_readings
-    tenant = tenants.tenant(new.tenant_id)
-    with transient_retries(context):
+    with retry_only_transient():
+        tenant = tenants.tenant(new.tenant_id)
         result = ingest.ingest_objects(
             source.get_source(), warehouse.url(), tenant, new, context.run.run_id
         )
@@ -100,14 +100,17 @@ def meter_readings(
     if result.rejected:
         context.log.warning(f"rejected readings by rule: {result.rules}")
     if result.unreadable:
-        # the others are stored; these stay out of the manifest and are read again on retry
+        # The others are stored; these stay out of the manifest, so the partition's next run
+        # lists the day again and reads them. A retry of this step would not: its list of
+        # objects is fixed, and botocore has already retried each call.
         raise dg.Failure(
             description=(
                 f"{len(result.unreadable)} of {len(new.objects)} new object(s) could not be "
-                f"fetched and are not ingested yet: {', '.join(result.unreadable[:5])}"
+                f"fetched and are not ingested yet: {', '.join(result.unreadable[:5])}; the "
+                "next run of this partition reads them again"
             ),
             metadata={"unreadable": dg.MetadataValue.json(result.unreadable)},
-            allow_retries=True,
+            allow_retries=False,
         )
     return dg.MaterializeResult(
         metadata={

@@ -1,4 +1,4 @@
-"""Preparing the environment that Dagster processes run in (DAGSTER_HOME and its storage)."""
+"""Preparing the environment that Dagster processes run in: DAGSTER_HOME and its dagster.yaml."""
 
 from __future__ import annotations
 
@@ -6,22 +6,20 @@ import os
 import shutil
 
 from exnaton_pipeline.lib import settings
-from exnaton_pipeline.lib.warehouse import database
 
 DAGSTER_YAML = settings.REPO_ROOT / "dagster.yaml"
 
 
 def prepare_dagster_home() -> str:
-    """Make sure DAGSTER_HOME holds our dagster.yaml and DAGSTER_PG_URL is set; return the home.
+    """Make sure DAGSTER_HOME is set and holds our dagster.yaml; return the home.
 
     An operator's own DAGSTER_HOME is used as it is; otherwise `$EXNATON_HOME/dagster` gets
-    a copy of the repository's dagster.yaml.
+    a copy of the repository's dagster.yaml. The instance's storage resolves itself from
+    there (orchestration/instance.py), so nothing else needs exporting.
     """
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        home = str(settings.exnaton_home() / "dagster")
-        os.makedirs(home, exist_ok=True)
-        shutil.copyfile(DAGSTER_YAML, os.path.join(home, "dagster.yaml"))
-        os.environ["DAGSTER_HOME"] = home
-    os.environ.setdefault("DAGSTER_PG_URL", database.dagster_storage_url())
-    return home
+    home = settings.dagster_home()
+    if not os.environ.get("DAGSTER_HOME"):
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(DAGSTER_YAML, home / "dagster.yaml")
+        os.environ["DAGSTER_HOME"] = str(home)
+    return str(home)

@@ -17,6 +17,11 @@ def exnaton_home() -> Path:
     return Path(os.environ.get("EXNATON_HOME") or REPO_ROOT / ".exnaton").resolve()
 
 
+def dagster_home() -> Path:
+    """The Dagster instance folder: DAGSTER_HOME, else `$EXNATON_HOME/dagster`."""
+    return Path(os.environ.get("DAGSTER_HOME") or exnaton_home() / "dagster").resolve()
+
+
 def configured_database_url() -> str | None:
     """The warehouse URL given by the operator, or None when the embedded server is wanted."""
     return os.environ.get("EXNATON_DATABASE_URL") or None
@@ -40,6 +45,21 @@ def tenants_file() -> Path:
 def s3_endpoint_url() -> str | None:
     """Endpoint of an S3-compatible store (MinIO, moto); None for AWS itself."""
     return os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def s3_connect_timeout() -> float:
+    """Seconds to wait for a connection to the S3 endpoint (EXNATON_S3_CONNECT_TIMEOUT)."""
+    return float(os.environ.get("EXNATON_S3_CONNECT_TIMEOUT") or 5)
+
+
+def s3_read_timeout() -> float:
+    """Seconds to wait for the S3 endpoint's next bytes (EXNATON_S3_READ_TIMEOUT)."""
+    return float(os.environ.get("EXNATON_S3_READ_TIMEOUT") or 20)
+
+
+def s3_max_attempts() -> int:
+    """Attempts of one S3 call, the first included (EXNATON_S3_MAX_ATTEMPTS)."""
+    return int(os.environ.get("EXNATON_S3_MAX_ATTEMPTS") or 3)
 
 
 def sweep_days() -> int:

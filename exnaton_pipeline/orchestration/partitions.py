@@ -15,7 +15,7 @@ from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.tenants import Tenant, load_registry
 from exnaton_pipeline.lib.warehouse.database import Connection, transaction
 from exnaton_pipeline.orchestration.resources import TenantRegistryResource, WarehouseResource
-from exnaton_pipeline.orchestration.retries import transient_retries
+from exnaton_pipeline.orchestration.retries import TRANSIENT_RETRY, retry_only_transient
 
 FIRST_DAY = "2023-02-01"
 
@@ -40,9 +40,15 @@ OWNERS = ["team:data-platform"]
 def tenant_day_asset(
     *, group_name: str, kinds: set[str], **kwargs: Any
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
-    """`dg.asset` for a table written per tenant-day partition, owned by the data platform."""
+    """`dg.asset` for a table written per tenant-day partition, owned by the data platform,
+    retried on transient S3 and database errors (see `retries`)."""
     return dg.asset(
-        partitions_def=tenant_days, group_name=group_name, kinds=kinds, owners=OWNERS, **kwargs
+        partitions_def=tenant_days,
+        group_name=group_name,
+        kinds=kinds,
+        owners=OWNERS,
+        retry_policy=TRANSIENT_RETRY,
+        **kwargs,
     )
 
 
@@ -52,8 +58,10 @@ def tenant_day_transaction(
     warehouse: WarehouseResource,
     tenants: TenantRegistryResource,
 ) -> Iterator[tuple[Tenant, date, Connection]]:
-    """The partition's tenant and UTC day, and a warehouse transaction retried when transient."""
+    """The partition's tenant and UTC day, and a warehouse transaction; only transient errors
+    in it are left to the step's retry policy."""
     tenant_id, day = tenant_and_day(context)
-    tenant = tenants.tenant(tenant_id)
-    with transient_retries(context), transaction(warehouse.url()) as conn:
-        yield tenant, day, conn
+    with retry_only_transient():
+        tenant = tenants.tenant(tenant_id)
+        with transaction(warehouse.url()) as conn:
+            yield tenant, day, conn

@@ -1,34 +1,72 @@
-"""Resource classes shared by the assets: the warehouse, the raw-object source and the registry."""
+"""Resource classes shared by the assets: the warehouse, the raw-object source and the registry.
+
+The code location builds them with the effective settings of its environment (defs/resources.py),
+so the UI's resource view shows where each one points; secrets are never part of them.
+"""
 
 from functools import cached_property
+from typing import Any
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
+from pydantic import Field
 
 from exnaton_pipeline.lib import settings
-from exnaton_pipeline.lib.ingestion.source import Source, open_source
+from exnaton_pipeline.lib.ingestion.source import Source, open_source, s3_client
 from exnaton_pipeline.lib.tenants import Registry, Tenant, load_registry
 from exnaton_pipeline.lib.warehouse import database
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The PostgreSQL/TimescaleDB warehouse. Empty URL: EXNATON_DATABASE_URL, else embedded."""
+    """The PostgreSQL/TimescaleDB warehouse.
+
+    `database_url` set (tests): used as it is. Empty: EXNATON_DATABASE_URL, else the embedded
+    server, resolved when first used, so the password stays in the environment; `server` says
+    where that is, password hidden.
+    """
 
     database_url: str = ""
+    server: str = Field(
+        default="",
+        description="Where the warehouse URL from the environment points (password hidden).",
+    )
 
     def url(self) -> str:
         return self.database_url or database.warehouse_url()
 
 
-class SourceResource(dg.ConfigurableResource):
-    """Raw meter objects: `s3://bucket/prefix` (read with dagster-aws) or a local folder.
+class S3ClientResource(dg.ConfigurableResource):
+    """Client of the S3 (or S3-compatible) store holding the raw objects.
 
-    Empty URL: EXNATON_SOURCE_URL, else `$EXNATON_HOME/source`. The S3 endpoint comes from
-    AWS_ENDPOINT_URL (MinIO, moto), credentials from the usual AWS variables.
+    Credentials come from the usual AWS variables, profile or role. dagster-aws's S3Resource
+    cannot set timeouts, and without them a silent endpoint stalls a step for minutes.
     """
 
-    source_url: str = ""
-    s3: dg.ResourceDependency[S3Resource]
+    endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, moto); none: AWS itself."
+    )
+    connect_timeout: float = Field(default=5.0, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(default=20.0, description="Seconds to wait for the next bytes.")
+    max_attempts: int = Field(
+        default=3, description="Attempts of one call, the first included (botocore retries)."
+    )
+
+    def get_client(self) -> Any:
+        return s3_client(
+            self.endpoint_url,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_attempts=self.max_attempts,
+        )
+
+
+class SourceResource(dg.ConfigurableResource):
+    """Raw meter objects: `s3://bucket/prefix` or a local folder.
+
+    Empty URL: EXNATON_SOURCE_URL, else `$EXNATON_HOME/source`.
+    """
+
+    source_url: str = Field(default="", description="s3://bucket/prefix or a local folder.")
+    s3: dg.ResourceDependency[S3ClientResource]
 
     def get_source(self) -> Source:
         return open_source(self.source_url or settings.source_url(), self.s3.get_client)
@@ -37,7 +75,7 @@ class SourceResource(dg.ConfigurableResource):
 class TenantRegistryResource(dg.ConfigurableResource):
     """The tenant registry file (EXNATON_TENANTS_FILE, default tenants.yaml)."""
 
-    path: str = ""
+    path: str = Field(default="", description="The tenant registry (YAML).")
 
     @cached_property
     def registry(self) -> Registry:

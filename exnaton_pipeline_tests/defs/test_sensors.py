@@ -3,11 +3,11 @@
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from exnaton_pipeline.definitions import defs
 from exnaton_pipeline.defs.sensors import late_objects_sensor
 from exnaton_pipeline.orchestration.resources import (
+    S3ClientResource,
     SourceResource,
     TenantRegistryResource,
     WarehouseResource,
@@ -21,7 +21,7 @@ INGESTION = "key:tenant_schema or key:raw_meter_readings or key:meter_readings"
 def evaluate(warehouse_url, source_root) -> list[dg.RunRequest]:
     with dg.build_sensor_context(
         resources={
-            "source": SourceResource(source_url=str(source_root), s3=S3Resource()),
+            "source": SourceResource(source_url=str(source_root), s3=S3ClientResource()),
             "warehouse": WarehouseResource(database_url=warehouse_url),
             "tenants": TenantRegistryResource(),
         },

@@ -195,6 +195,8 @@ def _read(source: Source, chunk: list[tuple[int, SourceObject]], misnamed: set[s
             try:
                 body = source.read(obj.key)
             except SourceError as exc:
+                if not exc.transient:  # e.g. access denied: every read fails until fixed
+                    raise
                 # the store failed, not the object: left out of the manifest, read again later
                 log.warning("%s", exc)
                 batch.unreadable.append(obj.key)

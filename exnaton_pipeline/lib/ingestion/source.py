@@ -16,9 +16,21 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+from botocore import exceptions as boto_errors
+
 
 class SourceError(RuntimeError):
-    """The source cannot be read; the message names the location and the cause."""
+    """The source cannot be read; the message names the location, the cause and, when an
+    operator must act, what to fix.
+
+    `transient`: trying again later may succeed (a timeout, throttling, a dropped connection,
+    an object replaced while it was read). False when it will fail the same way until someone
+    fixes access, the bucket name or the credentials, and for mistakes in the request itself.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,8 @@ class LocalSource:
         try:
             return (self.root / key).read_bytes()
         except OSError as exc:
-            raise SourceError(f"cannot read {self.root / key}: {exc}") from exc
+            # replaced or removed while the run read it: the next listing tells
+            raise SourceError(f"cannot read {self.root / key}: {exc}", transient=True) from exc
 
     def write(self, key: str, body: bytes) -> None:
         path = self.root / key
@@ -96,7 +109,7 @@ class LocalSource:
 
 
 class S3Source:
-    """A bucket prefix, read through a boto3 S3 client (dagster-aws S3Resource in Dagster)."""
+    """A bucket prefix, read through a boto3 S3 client (`s3_client`)."""
 
     def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
         self.client = client
@@ -124,29 +137,109 @@ class S3Source:
                             key, item["ETag"].strip('"'), item["Size"], item["LastModified"]
                         )
                     )
-        except Exception as exc:  # botocore raises many unrelated types; name the place
-            raise SourceError(f"cannot list s3://{self.bucket}/{full_prefix}: {exc}") from exc
+        except S3_ERRORS as exc:
+            raise s3_error(f"list s3://{self.bucket}/{full_prefix}", exc) from exc
         return sorted(found, key=lambda o: (o.last_modified, o.key))
 
     def has_prefix(self, prefix: str) -> bool:
         full_prefix = self._full(prefix.strip("/")) + "/"
         try:
             page = self.client.list_objects_v2(Bucket=self.bucket, Prefix=full_prefix, MaxKeys=1)
-        except Exception as exc:
-            raise SourceError(f"cannot list s3://{self.bucket}/{full_prefix}: {exc}") from exc
+        except S3_ERRORS as exc:
+            raise s3_error(f"list s3://{self.bucket}/{full_prefix}", exc) from exc
         return page.get("KeyCount", 0) > 0
 
     def read(self, key: str) -> bytes:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
-        except Exception as exc:
-            raise SourceError(f"cannot read s3://{self.bucket}/{self._full(key)}: {exc}") from exc
+        except S3_ERRORS as exc:
+            raise s3_error(f"read s3://{self.bucket}/{self._full(key)}", exc) from exc
 
     def write(self, key: str, body: bytes) -> None:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body)
-        except Exception as exc:
-            raise SourceError(f"cannot write s3://{self.bucket}/{self._full(key)}: {exc}") from exc
+        except S3_ERRORS as exc:
+            raise s3_error(f"write s3://{self.bucket}/{self._full(key)}", exc) from exc
+
+
+S3_ERRORS = (boto_errors.BotoCoreError, boto_errors.ClientError)
+
+# Error codes that fail the same way until an operator acts, with what to check.
+_S3_FIXES = {
+    "AccessDenied": "the AWS identity may not do this: grant it s3:ListBucket and s3:GetObject "
+    "(s3:PutObject to write) on the bucket",
+    "AllAccessDisabled": "all access to the bucket is disabled: ask its owner",
+    "NoSuchBucket": "the bucket does not exist: check the bucket in EXNATON_SOURCE_URL "
+    "(and AWS_ENDPOINT_URL for an S3-compatible store)",
+    "InvalidBucketName": "check the bucket in EXNATON_SOURCE_URL",
+    "InvalidAccessKeyId": "the access key is not known to the store: check AWS_ACCESS_KEY_ID "
+    "(and AWS_ENDPOINT_URL)",
+    "SignatureDoesNotMatch": "the secret key does not belong to the access key: check "
+    "AWS_SECRET_ACCESS_KEY",
+    "ExpiredToken": "the session credentials have expired: renew AWS_SESSION_TOKEN",
+}
+# Errors the store answers that heal: throttling, its own trouble, and an object that changed
+# between listing and reading (the retry lists again).
+_S3_TRANSIENT_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "NoSuchKey",
+}
+
+
+def s3_error(action: str, exc: boto_errors.BotoCoreError | boto_errors.ClientError) -> SourceError:
+    """`exc` of an S3 call as a SourceError that says whether it heals and, if not, the fix."""
+    message = f"cannot {action}: {exc}"
+    if isinstance(exc, boto_errors.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in _S3_FIXES:
+            return SourceError(f"{message} -- {_S3_FIXES[code]}")
+        return SourceError(
+            message, transient=code in _S3_TRANSIENT_CODES or status in (429, 500, 502, 503, 504)
+        )
+    if isinstance(exc, boto_errors.NoCredentialsError):
+        return SourceError(
+            f"{message} -- set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or "
+            "give the host an IAM role)"
+        )
+    # no answer in time, a refused or dropped connection: the endpoint may be back soon
+    unanswered = (boto_errors.ConnectionError, boto_errors.HTTPClientError)
+    return SourceError(message, transient=isinstance(exc, unanswered))
+
+
+def s3_client(
+    endpoint_url: str | None,
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    max_attempts: int,
+    region_name: str | None = None,
+    profile_name: str | None = None,
+) -> Any:
+    """A boto3 S3 client that gives up on a silent endpoint.
+
+    Without timeouts botocore waits 60 s for each answer, so a store that accepts connections
+    and never replies stalls a step for minutes. `max_attempts` counts the first call;
+    botocore's standard mode retries throttling, 5xx answers and dropped connections with
+    backoff. Credentials come from the usual AWS variables, profile or role.
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
+    )
+    session = boto3.session.Session(profile_name=profile_name)
+    return session.client("s3", endpoint_url=endpoint_url, region_name=region_name, config=config)
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:

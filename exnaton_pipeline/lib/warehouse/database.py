@@ -35,6 +35,14 @@ def warehouse_url() -> str:
     return settings.configured_database_url() or _embedded(WAREHOUSE_DB)
 
 
+def describe_warehouse() -> str:
+    """Where `warehouse_url()` points, password hidden, without starting anything."""
+    configured = settings.configured_database_url()
+    if configured:
+        return sa.make_url(configured).render_as_string(hide_password=True)
+    return f"embedded PostgreSQL in {embedded_datadir()}, database {WAREHOUSE_DB}"
+
+
 def dagster_storage_url() -> str:
     """DAGSTER_PG_URL, else the warehouse server when one is configured, else embedded `dagster`."""
     return (
@@ -45,6 +53,46 @@ def dagster_storage_url() -> str:
 
 
 Connection = psycopg2.extensions.connection
+
+# SQLSTATE classes and codes that heal when the work is tried again: a lost or refused
+# connection (08), a serialization failure or deadlock (40), too many connections (53300), the
+# server shutting down or starting up (57P01-57P03).
+_TRANSIENT_SQLSTATES = ("08", "40", "53300", "57P01", "57P02", "57P03")
+# What an operator must fix, by what the server says when it refuses the connection (libpq
+# reports these before a session exists, so without a SQLSTATE).
+_CONNECTION_FIXES = {
+    "password authentication failed": "the password is wrong: check the warehouse URL "
+    "(EXNATON_DATABASE_URL)",
+    "no password supplied": "the server wants a password: put it in EXNATON_DATABASE_URL",
+    "does not exist": "check the database and user names in the warehouse URL "
+    "(EXNATON_DATABASE_URL); `exnaton db-url` prints the effective one",
+    "no pg_hba.conf entry": "the server does not let this host or user in: fix its "
+    "pg_hba.conf or the user in EXNATON_DATABASE_URL",
+    "permission denied for database": "grant the user CONNECT on the database",
+}
+
+
+def connection_fix(exc: BaseException) -> str | None:
+    """What to fix when the server refused the connection for good (bad password, unknown
+    database or user); None for any other error."""
+    error = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    if not isinstance(error, psycopg2.OperationalError) or error.pgcode:
+        return None
+    text = str(error)
+    return next((fix for clue, fix in _CONNECTION_FIXES.items() if clue in text), None)
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """Whether trying the transaction again may succeed: a serialization failure, a deadlock,
+    a lost, refused or timed-out connection, a server restarting. Refused credentials, bugs
+    in SQL and bad data are not."""
+    error = getattr(exc, "orig", None) or exc
+    if not isinstance(error, psycopg2.Error):
+        return False
+    if error.pgcode:
+        return error.pgcode.startswith(_TRANSIENT_SQLSTATES)
+    # no SQLSTATE: libpq failed to connect or lost the connection
+    return isinstance(error, psycopg2.OperationalError) and connection_fix(error) is None
 
 
 CONNECT_TIMEOUT_SECONDS = 10

@@ -1,9 +1,10 @@
 import os
+import time
 
 import boto3
 import pytest
-from dagster_aws.s3 import S3Resource
 
+from exnaton_pipeline import cli
 from exnaton_pipeline.lib.ingestion.source import (
     LocalSource,
     S3Source,
@@ -11,8 +12,9 @@ from exnaton_pipeline.lib.ingestion.source import (
     open_source,
     parse_s3_url,
 )
-from exnaton_pipeline.orchestration.resources import SourceResource
+from exnaton_pipeline.orchestration.resources import S3ClientResource, SourceResource
 from exnaton_pipeline_tests.conftest import free_port
+from exnaton_pipeline_tests.endpoints import SilentEndpoint
 
 
 def test_local_source_lists_objects_under_a_day_oldest_first(local_source):
@@ -77,7 +79,7 @@ def test_s3_source_round_trip_below_a_prefix(s3_endpoint, s3_bucket):
 
 def test_s3_source_through_the_dagster_resource(s3_endpoint, s3_bucket):
     resource = SourceResource(
-        source_url=f"s3://{s3_bucket}/raw", s3=S3Resource(endpoint_url=s3_endpoint)
+        source_url=f"s3://{s3_bucket}/raw", s3=S3ClientResource(endpoint_url=s3_endpoint)
     )
     source = resource.get_source()
     source.write("demo/2023-02-01/a.json", b"{}")
@@ -90,17 +92,55 @@ def test_missing_object_and_bucket_are_clear_errors(s3_endpoint, s3_bucket):
         S3Source(client, s3_bucket, "raw").read("demo/2023-02-01/none.json")
     assert f"cannot read s3://{s3_bucket}/raw/demo/2023-02-01/none.json" in str(err.value)
     assert "NoSuchKey" in str(err.value)
+    assert err.value.transient  # listed, then gone: the retry lists again
     with pytest.raises(SourceError) as err:
         S3Source(client, "no-such-bucket", "raw").list("demo/2023-02-01")
     assert "cannot list s3://no-such-bucket/raw/demo/2023-02-01/" in str(err.value)
     assert "NoSuchBucket" in str(err.value)
+    assert str(err.value).endswith(
+        " -- the bucket does not exist: check the bucket in EXNATON_SOURCE_URL "
+        "(and AWS_ENDPOINT_URL for an S3-compatible store)"
+    )
+    assert not err.value.transient
+
+
+@pytest.mark.timeout(60)
+def test_an_endpoint_that_never_answers_gives_up_after_its_timeouts():
+    """Issue 9: a store that accepts connections and never answers must not stall a step."""
+    with SilentEndpoint() as silent:
+        resource = SourceResource(
+            source_url="s3://meters/raw",
+            s3=S3ClientResource(endpoint_url=silent.url, read_timeout=1.0, max_attempts=2),
+        )
+        started = time.monotonic()
+        with pytest.raises(SourceError) as err:
+            resource.get_source().list("demo/2023-02-01")
+        waited = time.monotonic() - started
+        assert silent.accepted == 2  # two attempts, each given up after one second
+    assert 2.0 <= waited < 8.0
+    assert str(err.value).startswith(
+        "cannot list s3://meters/raw/demo/2023-02-01/: "
+        f'Read timeout on endpoint URL: "{silent.url}/'
+    )
+    assert err.value.transient
+
+
+def test_s3_timeouts_and_attempts_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("EXNATON_S3_CONNECT_TIMEOUT", "2.5")
+    monkeypatch.setenv("EXNATON_S3_READ_TIMEOUT", "7")
+    monkeypatch.setenv("EXNATON_S3_MAX_ATTEMPTS", "4")
+    client = cli._s3_client()
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (2.5, 7)
+    assert client.meta.config.retries == {"total_max_attempts": 4, "mode": "standard"}
+    monkeypatch.delenv("EXNATON_S3_READ_TIMEOUT")
+    assert cli._s3_client().meta.config.read_timeout == 20  # the default
 
 
 @pytest.mark.timeout(60)
 def test_unreachable_endpoint_is_a_source_error():
     endpoint = f"http://127.0.0.1:{free_port()}"
     resource = SourceResource(
-        source_url="s3://meters/raw", s3=S3Resource(endpoint_url=endpoint, max_attempts=1)
+        source_url="s3://meters/raw", s3=S3ClientResource(endpoint_url=endpoint, max_attempts=1)
     )
     with pytest.raises(SourceError) as err:
         resource.get_source().list("demo/2023-02-01")
