@@ -7,7 +7,7 @@ from exnaton_pipeline.lib.warehouse.database import transaction
 from exnaton_pipeline.lib.warehouse.tenant_schema import lock_tenant
 from exnaton_pipeline.orchestration.partitions import tenant_and_day, tenant_day_asset
 from exnaton_pipeline.orchestration.resources import TenantRegistryResource, WarehouseResource
-from exnaton_pipeline.orchestration.retries import transient_retries
+from exnaton_pipeline.orchestration.retries import retry_only_transient
 
 
 @tenant_day_asset(group_name="warehouse", kinds={"postgres"})
@@ -26,7 +26,7 @@ def tenant_schema(
     """
     tenant_id, _ = tenant_and_day(context)
     tenant = tenants.tenant(tenant_id)
-    with transient_retries(context):
+    with retry_only_transient():
         migrated = migrate.migrate_tenant(warehouse.url(), tenant)
         with transaction(warehouse.url()) as conn:
             lock_tenant(conn, tenant.schema)  # grants of two runs at once would collide
