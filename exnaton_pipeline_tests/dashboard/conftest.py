@@ -107,6 +107,7 @@ PROFILE_DAYS = {1: 4, 2: 3, 3: 3, 4: 3, 5: 3, 6: 3, 7: 4}
 def fill_demo(url: str, tenant: Tenant) -> None:
     with database.transaction(url) as conn:
         analytics.prepare(conn, tenant)
+        roles.ensure_reader_role(conn, SCHEMA)  # as each run's setup leaves it
         writes.upsert_readings(conn, SCHEMA, _readings())
         s = sql.Identifier(SCHEMA)
         with conn.cursor() as cur:
@@ -212,7 +213,8 @@ def deployed_env(demo_db: DemoDatabase, users_file: Path, monkeypatch: pytest.Mo
 def real_sample_reader(february, users_file: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The deployment over the real sample as the real pipeline built it (the session's
     `february` database); returns tenant demo's read-only URL there. The pipeline created the
-    role; its password is EXNATON_READER_PASSWORD_DEMO or the development default."""
+    role; the URL carries EXNATON_READER_PASSWORD_DEMO if set, else no password (the
+    suite's server trusts local connections; test_roles checks passwords on one that does not)."""
     reader_url = roles.reader_url(february.url, SCHEMA)
     _pin(monkeypatch, reader_url, users_file)
     return reader_url
@@ -273,6 +275,7 @@ def live_env(
     tenant = registry.get("live")
     with database.transaction(warehouse_url) as conn:
         analytics.prepare(conn, tenant)
+        roles.ensure_reader_role(conn, LIVE_SCHEMA)  # as each run's setup leaves it
         writes.upsert_readings(conn, LIVE_SCHEMA, _live_readings())
         for utc_day in (date(2023, 2, 5) + timedelta(days=n) for n in range(12)):
             analytics.refresh_hourly_energy(conn, tenant, utc_day)

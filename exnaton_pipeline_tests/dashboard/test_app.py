@@ -476,6 +476,7 @@ def test_unknown_tenant_is_a_message(deployed_env, monkeypatch: pytest.MonkeyPat
 def test_another_tenants_role_is_refused(deployed_env, demo_db, monkeypatch) -> None:
     with database.transaction(demo_db.url) as conn:
         tenant_schema.ensure_tenant_schema(conn, "tenant_alpine")
+        roles.ensure_reader_role(conn, "tenant_alpine")
     monkeypatch.setenv(
         "EXNATON_DASHBOARD_DATABASE_URL", roles.reader_url(demo_db.url, "tenant_alpine")
     )
