@@ -152,6 +152,14 @@ def _admin(url: str, statement: str, *names: str) -> None:
         conn.close()
 
 
+def _refusal(schema: str, problems: str, fixes: str) -> str:
+    return (
+        f"role {schema}_reader could read more than schema {schema}: {problems}. A tenant's "
+        "reader must hold no power, be a member of no role and use no other tenant's schema; "
+        f"the pipeline does not undo such grants. Fix it by hand, then run again: {fixes}"
+    )
+
+
 def test_a_reader_role_that_already_has_powers_is_refused(
     warehouse_url: str, scratch_schema: str
 ) -> None:
@@ -159,11 +167,8 @@ def test_a_reader_role_that_already_has_powers_is_refused(
     _admin(warehouse_url, "CREATE ROLE {} LOGIN CREATEDB", reader)
     with pytest.raises(roles.RoleError) as err:
         _setup(warehouse_url, scratch_schema)
-    assert str(err.value) == (
-        f"role {reader} could read more than schema {scratch_schema}: it has createdb. A "
-        "tenant's reader must hold no power, be a member of no role and use no other tenant's "
-        "schema; the pipeline does not undo such grants. Fix it by hand, then run again: "
-        f'ALTER ROLE "{reader}" NOCREATEDB;'
+    assert str(err.value) == _refusal(
+        scratch_schema, "it has createdb", f'ALTER ROLE "{reader}" NOCREATEDB;'
     )
 
 
@@ -200,14 +205,6 @@ def test_reader_gets_connect_where_public_may_not_connect(pg_server_url: str) ->
 
 
 # --- memberships and grants that open other tenants ------------------------------------
-
-
-def _refusal(schema: str, problems: str, fixes: str) -> str:
-    return (
-        f"role {schema}_reader could read more than schema {schema}: {problems}. A tenant's "
-        "reader must hold no power, be a member of no role and use no other tenant's schema; "
-        f"the pipeline does not undo such grants. Fix it by hand, then run again: {fixes}"
-    )
 
 
 @pytest.mark.parametrize("granted", ["pg_read_all_data", "tenant_alpine_reader"])
