@@ -316,6 +316,20 @@ def _failure(instance, run) -> str:
     return "cancelled" if run.status == dg.DagsterRunStatus.CANCELED else "run failed"
 
 
+def cmd_reader_password(args: argparse.Namespace) -> int:
+    from exnaton_pipeline.lib.warehouse import roles
+
+    registry = load_registry(settings.tenants_file())
+    tenants = registry.tenants if args.all else (registry.get(args.tenant),)
+    try:
+        with database.transaction(database.warehouse_url()) as conn:
+            done = roles.set_reader_passwords(conn, [tenant.schema for tenant in tenants])
+    except roles.RoleError as exc:
+        raise CliError(str(exc)) from None
+    print("\n".join(done))  # after the commit: every line is true
+    return 0
+
+
 def _synthetic_feed(args: argparse.Namespace):
     tenant = load_registry(settings.tenants_file()).get(args.tenant)
     source = open_source(settings.source_url(), _s3_client)
@@ -399,6 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="bring tenant schemas to the newest migration")
     p.add_argument("--tenant", help="only this tenant (default: every tenant of the registry)")
     p.set_defaults(func=cmd_migrate)
+    p = sub.add_parser(
+        "reader-password",
+        help="set tenants' read-only role password from EXNATON_READER_PASSWORD_<TENANT>",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--tenant")
+    which.add_argument("--all", action="store_true", help="every tenant of the registry")
+    p.set_defaults(func=cmd_reader_password)
     p = sub.add_parser("generate", help="write synthetic households' history up to now")
     _synthetic_args(p)
     p.add_argument("--days", type=_positive, default=2, help="UTC days before today (default 2)")

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from psycopg2 import sql
 
 # safe before EXNATON_TENANTS_FILE is set below: lib reads settings only when called
+from exnaton_pipeline.lib.settings import reader_password_variable
 from exnaton_pipeline.lib.warehouse import database
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -62,6 +63,95 @@ def pg_server_url() -> Iterator[str]:
     yield url
     if server is not None:
         server.cleanup()
+
+
+@dataclass(frozen=True)
+class PasswordServer:
+    """A PostgreSQL server of the tests' own that checks passwords, as a deployment's does
+    (the suite's main server trusts every local connection), and logs every statement.
+
+    It lives in `<home>/pg`: with EXNATON_HOME=`home` it is that home's embedded server;
+    with any other EXNATON_HOME it is just another server.
+    """
+
+    home: Path
+    url: str  # the superuser's URL of its `exnaton` database (no password needed)
+    log: Path  # the server's log file
+
+    def sign_in(self, role: str, password: str | None) -> None:
+        """Open and close a session as `role`; raises psycopg2.OperationalError if refused."""
+        import psycopg2
+
+        url = sa.make_url(self.url)
+        psycopg2.connect(
+            host=url.query["host"], dbname=url.database, user=role, password=password or ""
+        ).close()
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size
+
+    def log_since(self, offset: int) -> str:
+        with self.log.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def password_server() -> Iterator[PasswordServer]:
+    import shutil
+    import time
+
+    import pgserver
+
+    from exnaton_pipeline.lib.warehouse import embedded_pg
+
+    home = Path(tempfile.mkdtemp(prefix="exn-pw-", dir="/tmp"))  # short: the socket is in it
+    server = pgserver.get_server(home / "pg", cleanup_mode="delete")
+    datadir = Path(server.pgdata)
+    # the superuser keeps the trust the suite relies on; every other role needs its password
+    (datadir / "pg_hba.conf").write_text("local all postgres trust\nlocal all all scram-sha-256\n")
+    admin = database.autocommit_connection(embedded_pg.url(datadir))
+    with admin.cursor() as cur:
+        cur.execute("ALTER SYSTEM SET log_statement = 'all'")
+        cur.execute("SELECT pg_reload_conf()")
+    admin.close()
+    deadline = time.monotonic() + 10
+    while True:  # the postmaster reloads asynchronously; new sessions show when it has
+        probe = database.autocommit_connection(embedded_pg.url(datadir))
+        with probe.cursor() as cur:
+            cur.execute("SELECT current_setting('log_statement')")
+            reloaded = cur.fetchone() == ("all",)
+        probe.close()
+        if reloaded or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert reloaded, "the password server did not reload its configuration"
+    embedded_pg.ensure_database(datadir, database.WAREHOUSE_DB)
+    yield PasswordServer(home, embedded_pg.url(datadir, database.WAREHOUSE_DB), datadir / "log")
+    server.cleanup()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def deployment_server(
+    password_server: PasswordServer, registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[PasswordServer]:
+    """The password-checking server seen as a deployment's server (EXNATON_HOME is another
+    folder), with no reader secret set; its tenant schemas and reader roles are dropped after."""
+    monkeypatch.setenv("EXNATON_HOME", str(tmp_path / "elsewhere"))
+    for tenant in registry.tenants:
+        monkeypatch.delenv(reader_password_variable(tenant.schema), raising=False)
+    yield password_server
+    conn = database.autocommit_connection(password_server.url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\\_%'")
+        for (schema,) in cur.fetchall():
+            cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        cur.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'tenant\\_%\\_reader'")
+        for (role,) in cur.fetchall():
+            cur.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    conn.close()
 
 
 def create_database(server_url: str, prefix: str = "exnaton_test") -> str:

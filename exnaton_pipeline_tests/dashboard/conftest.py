@@ -213,7 +213,8 @@ def deployed_env(demo_db: DemoDatabase, users_file: Path, monkeypatch: pytest.Mo
 def real_sample_reader(february, users_file: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The deployment over the real sample as the real pipeline built it (the session's
     `february` database); returns tenant demo's read-only URL there. The pipeline created the
-    role; its password is EXNATON_READER_PASSWORD_DEMO or the development default."""
+    role; the URL carries EXNATON_READER_PASSWORD_DEMO if set, else no password (the
+    suite's server trusts local connections; test_roles checks passwords on one that does not)."""
     reader_url = roles.reader_url(february.url, SCHEMA)
     _pin(monkeypatch, reader_url, users_file)
     return reader_url

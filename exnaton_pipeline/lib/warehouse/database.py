@@ -24,6 +24,22 @@ def embedded_datadir() -> Path:
     return settings.exnaton_home() / "pg"
 
 
+def serves_embedded(host: str | None) -> bool:
+    """Whether a libpq `host` is the embedded server of this EXNATON_HOME (its socket folder
+    `$EXNATON_HOME/pg`), however the URL reached the process: `make demo` exports the embedded
+    URL as EXNATON_DATABASE_URL to its children, so that variable being set proves nothing."""
+    if not host or not host.startswith("/"):  # a network host is never the embedded server
+        return False
+    return Path(host).resolve() == embedded_datadir().resolve()
+
+
+def url_host(url: str) -> str | None:
+    """The libpq host of a SQLAlchemy URL: its `?host=` (a unix socket folder) or network host."""
+    parsed = sa.make_url(url)
+    socket_dir = parsed.query.get("host")
+    return socket_dir if isinstance(socket_dir, str) else parsed.host
+
+
 def _embedded(database: str) -> str:
     socket_dir = embedded_pg.start(embedded_datadir())
     embedded_pg.ensure_database(socket_dir, database)
