@@ -8,6 +8,7 @@ tenants_test.yaml) and the pinned Kubernetes schemas.
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 from exnaton_pipeline.lib.settings import REPO_ROOT
@@ -36,3 +37,10 @@ def kubernetes_definitions() -> dict:
     path = resources.files("kubernetes_validate") / "kubernetes-json-schema" / folder
     definitions = json.loads((path / "_definitions.json").read_text())["$defs"]
     return {"$defs": definitions, "definitions": definitions}
+
+
+def image_user() -> tuple[int, int]:
+    """The numeric user and group the Dockerfile's USER line runs the image as."""
+    match = re.search(r"^USER (\d+):(\d+)$", (REPO_ROOT / "Dockerfile").read_text(), re.M)
+    assert match, "the Dockerfile must name a numeric USER uid:gid"
+    return int(match[1]), int(match[2])

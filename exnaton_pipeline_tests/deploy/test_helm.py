@@ -20,7 +20,7 @@ from referencing.exceptions import NoSuchResource
 from referencing.jsonschema import DRAFT202012
 
 from exnaton_pipeline.lib.settings import REPO_ROOT
-from exnaton_pipeline_tests.deploy import DEPLOY, kubernetes_definitions
+from exnaton_pipeline_tests.deploy import DEPLOY, image_user, kubernetes_definitions
 
 SCHEMA_FILE = DEPLOY / "helm" / "dagster-chart" / "values.schema.json"
 VALUES_FILE = DEPLOY / "helm" / "values.yaml"
@@ -256,7 +256,6 @@ def test_every_secret_comes_from_a_kubernetes_secret(values):
 
 
 def test_pods_run_as_the_images_non_root_user(values):
-    user = re.search(r"^USER (\d+):(\d+)$", (REPO_ROOT / "Dockerfile").read_text(), re.M)
     (deployment,) = values["dagster-user-deployments"]["deployments"]
     launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
     for pod in (
@@ -264,7 +263,7 @@ def test_pods_run_as_the_images_non_root_user(values):
         launcher["runK8sConfig"]["podSpecConfig"]["securityContext"],
     ):
         assert pod["runAsNonRoot"] is True
-        assert (pod["runAsUser"], pod["runAsGroup"]) == (int(user[1]), int(user[2]))
+        assert (pod["runAsUser"], pod["runAsGroup"]) == image_user()
     for container in (deployment["securityContext"], launcher["securityContext"]):
         assert container["allowPrivilegeEscalation"] is False
 
