@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -389,6 +390,19 @@ def _synthetic_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=synthetic.DEFAULT_SEED)
 
 
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from exnaton_pipeline.lib.secrets_check import secret_problems
+
+    registry = load_registry(settings.tenants_file())
+    problems = secret_problems(os.environ, registry.ids)
+    for problem in problems:
+        print(f"exnaton: refusing to start: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"exnaton: configuration ok (no placeholder secrets; {len(registry.ids)} tenants)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from exnaton_pipeline import demo
 
@@ -430,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="every 15 s, 15 simulated minutes each")
     p.add_argument("--ticks", type=_positive, help="stop after this many batches")
     p.set_defaults(func=cmd_produce)
+    sub.add_parser(
+        "check-config",
+        help="refuse placeholder or empty secrets (run first in every container)",
+    ).set_defaults(func=cmd_check_config)
     sub.add_parser(
         "demo", help="load the sample, serve the Dagster UI and the dashboard until Ctrl-C"
     ).set_defaults(func=cmd_demo)
