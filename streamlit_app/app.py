@@ -19,7 +19,7 @@ import streamlit as st
 from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.tenants import Registry, RegistryError, Tenant, load_registry
 from exnaton_pipeline.lib.warehouse import database
-from streamlit_app import auth, charts, data, periods, summaries
+from streamlit_app import auth, charts, data, periods, summaries, throttle
 from streamlit_app.periods import Period
 
 log = logging.getLogger("streamlit_app")
@@ -51,7 +51,19 @@ def _registry(path: str) -> Registry:
     return load_registry(path)
 
 
+def _log_to_console() -> None:
+    """Let the app's own log lines (sign-in attempts, page failures) reach the console next to
+    Streamlit's, which keeps its handlers to its own loggers; once per process."""
+    logger = logging.getLogger("streamlit_app")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main() -> None:
+    _log_to_console()
     st.set_page_config(page_title="My electricity", page_icon="⚡", layout="wide")
     try:
         _page()
@@ -149,17 +161,33 @@ def _signed_in(users: dict[str, auth.User], tenant: Tenant) -> bool:
         st.text_input("User name", key="sign_in_user")
         st.text_input("Password", type="password", key="sign_in_password")
         st.form_submit_button("Sign in", on_click=_sign_in, args=(users,))
-    if st.session_state.get("sign_in_failed"):
-        st.error("Wrong user name or password.")
+    message = st.session_state.get("sign_in_message")
+    if message:
+        st.error(message)
     return False
 
 
 def _sign_in(users: dict[str, auth.User]) -> None:
     state = st.session_state
-    user = auth.verify(users, state.get("sign_in_user", ""), state.get("sign_in_password", ""))
-    state["sign_in_failed"] = user is None
-    if user is not None:
-        state["user"] = user.username
+    attempt = auth.sign_in(
+        users,
+        throttle.SHARED,
+        state.get("sign_in_user", ""),
+        state.get("sign_in_password", ""),
+        _client_address(),
+    )
+    state["sign_in_message"] = attempt.message()
+    if attempt.user is not None:
+        state["user"] = attempt.user.username
+
+
+def _client_address() -> str | None:
+    """The browser's address as the server sees it (behind a proxy: the one it forwards in
+    X-Forwarded-For, when the server trusts that proxy; see docs/dashboard.md); None when
+    unknown, e.g. a loopback connection."""
+    address = st.context.ip_address
+    # AppTest's mocked runtime answers with a mock object rather than an address
+    return address if isinstance(address, str) and address else None
 
 
 def _sign_out() -> None:

@@ -30,6 +30,7 @@ from psycopg2 import sql
 from exnaton_pipeline.lib.energy import analytics
 from exnaton_pipeline.lib.tenants import Registry, Tenant
 from exnaton_pipeline.lib.warehouse import database, roles, writes
+from streamlit_app import throttle
 
 HOUSE = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 PV = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
@@ -216,6 +217,28 @@ def real_sample_reader(february, users_file: Path, monkeypatch: pytest.MonkeyPat
     reader_url = roles.reader_url(february.url, SCHEMA)
     _pin(monkeypatch, reader_url, users_file)
     return reader_url
+
+
+class FakeClock:
+    """Seconds that pass only when a test says so (the sign-in throttle's clock)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def sign_in_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Each test starts with no failed sign-ins, in a record (the app's `throttle.SHARED`)
+    whose clock the test moves."""
+    clock = FakeClock()
+    monkeypatch.setattr(throttle, "SHARED", throttle.SignInThrottle(clock=clock))
+    return clock
 
 
 @pytest.fixture(autouse=True)

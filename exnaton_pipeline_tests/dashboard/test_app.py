@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import streamlit_app
@@ -117,6 +119,101 @@ def test_unknown_user_is_refused_like_a_wrong_password(deployed_env) -> None:
     at.text_input(key="sign_in_password").input(PASSWORD)
     _checked(at.button[0].click().run())
     assert [e.value for e in at.error] == ["Wrong user name or password."]
+
+
+def _try_sign_in(at: AppTest, user: str, password: str) -> AppTest:
+    at.text_input(key="sign_in_user").input(user)
+    at.text_input(key="sign_in_password").input(password)
+    return _checked(at.button[0].click().run())
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+WAIT_30 = (
+    "Wrong user name or password. Too many sign-in attempts: please wait 30 seconds before "
+    "trying again."
+)
+
+
+def test_sign_in_waits_after_three_failures_even_across_sessions(
+    deployed_env, sign_in_clock, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="streamlit_app")
+    wrong = ["guess-1", "guess-2", "guess-3"]
+    at = _run(signed_in=False)
+    assert [_errors(_try_sign_in(at, "alice", password)) for password in wrong] == [
+        ["Wrong user name or password."],
+        ["Wrong user name or password."],
+        [WAIT_30],
+    ]
+    # the right password during the wait is refused, unchecked
+    assert _errors(_try_sign_in(at, "alice", PASSWORD)) == [
+        "Too many sign-in attempts. Please wait 30 seconds before trying again."
+    ]
+    assert not at.metric
+
+    # a reload is a new session: the wait goes on
+    sign_in_clock.advance(12)
+    at = _run(signed_in=False)
+    assert not at.error
+    assert _errors(_try_sign_in(at, "alice", PASSWORD)) == [
+        "Too many sign-in attempts. Please wait 18 seconds before trying again."
+    ]
+    sign_in_clock.advance(18)
+    _try_sign_in(at, "alice", PASSWORD)
+    assert not at.error
+    assert _metrics(at)["Consumption"][0] == "318.0 kWh"
+
+    # the success reset the account: one more failure is its first, not its fourth (60 s)
+    _checked(at.sidebar.button(key="sign_out").click().run())
+    assert _errors(_try_sign_in(at, "alice", "guess-4")) == ["Wrong user name or password."]
+
+    outcomes = [
+        (r.levelno, r.getMessage()) for r in caplog.records if r.name == "streamlit_app.auth"
+    ]
+    assert outcomes == [
+        (logging.WARNING, "sign-in failed: user='alice' client='unknown' delay=0s"),
+        (logging.WARNING, "sign-in failed: user='alice' client='unknown' delay=0s"),
+        (logging.WARNING, "sign-in failed: user='alice' client='unknown' delay=30s"),
+        (logging.WARNING, "sign-in refused: user='alice' client='unknown' delay=30s"),
+        (logging.WARNING, "sign-in refused: user='alice' client='unknown' delay=18s"),
+        (logging.INFO, "sign-in signed_in: user='alice' client='unknown' delay=0s"),
+        (logging.WARNING, "sign-in failed: user='alice' client='unknown' delay=0s"),
+    ]
+    for password in [*wrong, PASSWORD, "guess-4"]:
+        assert password not in caplog.text
+
+
+def test_a_client_waits_after_failures_for_many_accounts(
+    deployed_env, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    # AppTest has no browser connection: the address Streamlit would report is set here
+    client = {"address": "203.0.113.7"}
+    monkeypatch.setattr(type(st.context), "ip_address", property(lambda self: client["address"]))
+    caplog.set_level(logging.INFO, logger="streamlit_app")
+    at = _run(signed_in=False)
+    for n in range(10):  # ten names tried from one address cost nothing yet
+        assert _errors(_try_sign_in(at, f"user{n}", "guess")) == ["Wrong user name or password."]
+    assert _errors(_try_sign_in(at, "user10", "guess")) == [WAIT_30]
+    assert _errors(_try_sign_in(at, "alice", PASSWORD)) == [
+        "Too many sign-in attempts. Please wait 30 seconds before trying again."
+    ]
+    client["address"] = "198.51.100.9"  # alice from home
+    _try_sign_in(at, "alice", PASSWORD)
+    assert not at.error
+    assert _metrics(at)["Consumption"][0] == "318.0 kWh"
+    assert caplog.messages[-3:] == [
+        "sign-in failed: user='user10' client='203.0.113.7' delay=30s",
+        "sign-in refused: user='alice' client='203.0.113.7' delay=30s",
+        "sign-in signed_in: user='alice' client='198.51.100.9' delay=0s",
+    ]
+
+
+def test_a_password_longer_than_bcrypt_takes_is_just_wrong(deployed_env) -> None:
+    at = _try_sign_in(_run(signed_in=False), "alice", PASSWORD * 3)  # 87 bytes
+    assert _errors(at) == ["Wrong user name or password."]
 
 
 # --- periods ---------------------------------------------------------------------------
