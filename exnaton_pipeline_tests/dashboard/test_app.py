@@ -478,6 +478,103 @@ def test_a_gap_before_the_newest_reading_of_today_is_reported(
     assert not at.warning
 
 
+# --- the same period a year earlier ---------------------------------------------------
+#
+# Fixture demo_a_year_on: HOUSE also imports 0.4 kWh every local hour of Tue 1 - Sun 27 Feb
+# 2022 (19 weekdays: 247 high-tariff hours), none on Mon 28 Feb 2022.
+
+
+def _year_earlier(at: AppTest) -> dict[str, str]:
+    """The line below each headline figure, by the figure's label."""
+    return {
+        column.metric[0].label: column.caption[0].value
+        for column in at.columns
+        if column.metric and column.caption
+    }
+
+
+def test_a_month_in_progress_against_the_same_month_a_year_earlier(
+    demo_a_year_on, deployed_env
+) -> None:
+    at = _run()
+    # 1 Feb 2022 - 28 Feb 2023 is more than 62 days: the month of the newest complete day
+    assert at.subheader[0].value == "Household consumption · February 2023"
+    # February 2023 up to 28 Feb 12:00, as before: 318.0 kWh, 119.5 high (38.24 CHF), 198.5
+    # low (43.67 CHF). February 2022 up to 28 Feb 12:00: 27 x 24 x 0.4 = 259.2 kWh, of it
+    # 247 x 0.4 = 98.8 high (31.616 CHF) and 160.4 low (35.288 CHF)
+    assert _metrics(at)["Consumption"] == ("318.0 kWh", "")  # nothing in January 2023
+    assert _year_earlier(at) == {
+        "Consumption": "A year earlier: 259.2 kWh · +58.8 kWh (+23%)",
+        "Feed-in": "A year earlier: 0.0 kWh",
+        "Net cost": "A year earlier: 66.90 CHF · +15.01 CHF (+22%)",
+        "Cost high tariff": "A year earlier: 31.62 CHF · +6.62 CHF (+21%)",
+        "Cost low tariff": "A year earlier: 35.29 CHF · +8.38 CHF (+24%)",
+        "Feed-in credit": "A year earlier: 0.00 CHF",
+    }
+    assert _comparison(at).startswith(
+        "No readings in 4 – 31 Jan 2023 up to 12:00 to compare with. Below each figure: the "
+        "same month a year earlier (1 – 28 Feb 2022 up to 12:00). Tariff:"
+    )
+
+
+def test_a_day_and_weeks_against_a_year_earlier(demo_a_year_on, deployed_env) -> None:
+    at = _choose(_run(), "day", date(2023, 2, 13))
+    # Mon 13 Feb 2023: 24 kWh (13 high: 4.16 CHF, 11 low: 2.42 CHF); Sun 13 Feb 2022:
+    # 24 x 0.4 = 9.6 kWh, all low tariff: 2.112 CHF
+    assert _year_earlier(at) == {
+        "Consumption": "A year earlier: 9.6 kWh · +14.4 kWh (+150%)",
+        "Feed-in": "A year earlier: 0.0 kWh",
+        "Net cost": "A year earlier: 2.11 CHF · +4.47 CHF (+212%)",  # 6.58 against 2.112
+        "Cost high tariff": "A year earlier: 0.00 CHF · +4.16 CHF",  # no ratio against zero
+        "Cost low tariff": "A year earlier: 2.11 CHF · +0.31 CHF (+15%)",
+        "Feed-in credit": "A year earlier: 0.00 CHF",
+    }
+    assert _metrics(at)["Consumption"] == ("24.0 kWh", "+12.0 kWh (+100%)")  # the day before
+    assert _comparison(at).startswith(
+        "Changes against the day before (12 Feb 2023). Below each figure: the same day a year "
+        "earlier (Sun 13 Feb 2022). Tariff:"
+    )
+
+    _choose(at, "week")
+    # 13 - 19 Feb 2023: 168 kWh; 52 weeks before, Mon 14 - Sun 20 Feb 2022: 168 x 0.4
+    assert _year_earlier(at)["Consumption"] == "A year earlier: 67.2 kWh · +100.8 kWh (+150%)"
+    assert "Below each figure: the week 52 weeks before (14 – 20 Feb 2022)." in _comparison(at)
+    _checked(at.button(key="period_previous").click().run())
+    # 6 - 12 Feb 2023: 84 kWh; 7 - 13 Feb 2022: 67.2 kWh
+    assert _year_earlier(at)["Consumption"] == "A year earlier: 67.2 kWh · +16.8 kWh (+25%)"
+    _checked(at.button(key="period_previous").click().run())
+    # 30 Jan - 5 Feb 2023; 52 weeks before, 31 Jan - 6 Feb 2022, starts before HOUSE's
+    # history (1 Feb 2022): no comparison, although 1 - 6 Feb 2022 have readings
+    assert _metrics(at)["Consumption"] == ("60.0 kWh", "")
+    assert _year_earlier(at) == {}
+    assert _comparison(at).startswith("No readings in the 7 days before to compare with. Tariff:")
+
+
+def test_no_year_earlier_figures_without_readings_then(demo_a_year_on, deployed_env) -> None:
+    at = _choose(_run(), "day", date(2023, 2, 28))
+    # 28 Feb 2023 up to 12:00: 6.0 kWh; 28 Feb 2022 lies within HOUSE's history but has no
+    # readings: no comparison rather than 0.0 kWh
+    assert _metrics(at)["Consumption"][0] == "6.0 kWh"
+    assert _year_earlier(at) == {}
+    assert "a year earlier" not in _comparison(at)
+
+    _choose(at, "custom")
+    _checked(
+        at.date_input(key="period_range").set_value((date(2023, 2, 13), date(2023, 2, 19))).run()
+    )
+    # Mon 13 - Sun 19 Feb 2023: 168 kWh; the same dates a year earlier, Sun 13 - Sat 19 Feb
+    # 2022: 7 x 9.6 kWh
+    assert _year_earlier(at)["Consumption"] == "A year earlier: 67.2 kWh · +100.8 kWh (+150%)"
+    assert _comparison(at).startswith(
+        "Changes against the 7 days before (6 – 12 Feb 2023). Below each figure: the same dates "
+        "a year earlier (13 – 19 Feb 2022). Tariff:"
+    )
+    # the PV meter's history starts on 1 Feb 2023
+    _checked(at.sidebar.selectbox(key="meter_demo").set_value(PV).run())
+    assert _metrics(at)["Feed-in"] == ("10.5 kWh", "+0.0 kWh (+0%)")
+    assert _year_earlier(at) == {}
+
+
 def test_a_period_without_readings_says_so(deployed_env) -> None:
     at = _choose(_run(), "week", date(2023, 2, 22))
     assert [i.value for i in at.info] == [
