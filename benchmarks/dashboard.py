@@ -156,7 +156,8 @@ def views(url: str, meters: list[str], first: date, last: date) -> dict[str, Cal
     def render(period: Period, resolution: str, newest: datetime | None = None) -> None:
         """The reads of the app's page for `period`: daily rows with the period before; for a
         day in progress in it, its quarter hours so far; for a period in progress, both spans
-        up to the cut; then the chart's rows."""
+        up to the cut; the same period a year earlier where the history reaches back (whole,
+        or up to the cut); then the chart's rows."""
         muid = random.choice(meters)
         previous = period.previous()  # none before all data
         data.load_daily(url, SCHEMA, muid, (previous or period).start, period.end)
@@ -167,6 +168,12 @@ def views(url: str, meters: list[str], first: date, last: date) -> dict[str, Cal
         if progress is not None:
             data.load_span(url, SCHEMA, muid, progress.span)
             data.load_span(url, SCHEMA, muid, progress.previous_span)
+        year_earlier = period.year_earlier()
+        if year_earlier is not None and year_earlier.start >= first:
+            if progress is None:
+                data.load_daily(url, SCHEMA, muid, year_earlier.start, year_earlier.end)
+            else:
+                data.load_span(url, SCHEMA, muid, progress.year_earlier_span)
         start, end = period.utc_bounds(zone)
         if resolution == "15min":
             data.load_quarter_hours(url, SCHEMA, muid, start, end)

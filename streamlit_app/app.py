@@ -19,7 +19,7 @@ import streamlit as st
 from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.tenants import Registry, RegistryError, Tenant, load_registry
 from exnaton_pipeline.lib.warehouse import database
-from streamlit_app import auth, charts, data, periods, summaries
+from streamlit_app import auth, charts, data, periods, summaries, throttle
 from streamlit_app.periods import Period
 
 log = logging.getLogger("streamlit_app")
@@ -51,7 +51,19 @@ def _registry(path: str) -> Registry:
     return load_registry(path)
 
 
+def _log_to_console() -> None:
+    """Let the app's own log lines (sign-in attempts, page failures) reach the console next to
+    Streamlit's, which keeps its handlers to its own loggers; once per process."""
+    logger = logging.getLogger("streamlit_app")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main() -> None:
+    _log_to_console()
     st.set_page_config(page_title="My electricity", page_icon="⚡", layout="wide")
     try:
         _page()
@@ -149,17 +161,33 @@ def _signed_in(users: dict[str, auth.User], tenant: Tenant) -> bool:
         st.text_input("User name", key="sign_in_user")
         st.text_input("Password", type="password", key="sign_in_password")
         st.form_submit_button("Sign in", on_click=_sign_in, args=(users,))
-    if st.session_state.get("sign_in_failed"):
-        st.error("Wrong user name or password.")
+    message = st.session_state.get("sign_in_message")
+    if message:
+        st.error(message)
     return False
 
 
 def _sign_in(users: dict[str, auth.User]) -> None:
     state = st.session_state
-    user = auth.verify(users, state.get("sign_in_user", ""), state.get("sign_in_password", ""))
-    state["sign_in_failed"] = user is None
-    if user is not None:
-        state["user"] = user.username
+    attempt = auth.sign_in(
+        users,
+        throttle.SHARED,
+        state.get("sign_in_user", ""),
+        state.get("sign_in_password", ""),
+        _client_address(),
+    )
+    state["sign_in_message"] = attempt.message()
+    if attempt.user is not None:
+        state["user"] = attempt.user.username
+
+
+def _client_address() -> str | None:
+    """The browser's address as the server sees it (behind a proxy: the one it forwards in
+    X-Forwarded-For, when the server trusts that proxy; see docs/dashboard.md); None when
+    unknown, e.g. a loopback connection."""
+    address = st.context.ip_address
+    # AppTest's mocked runtime answers with a mock object rather than an address
+    return address if isinstance(address, str) and address else None
 
 
 def _sign_out() -> None:
@@ -213,7 +241,8 @@ def _dashboard(tenant: Tenant, url: str) -> None:
             # None only while the pipeline has not yet aggregated the span: keep the daily sum
             current = _span_totals(url, tenant, muid, progress.span) or current
             before = _span_totals(url, tenant, muid, progress.previous_span)
-        _headline(current, before, previous, progress, tenant)
+        year_ago = _year_earlier(url, tenant, muid, period, progress, first)
+        _headline(current, before, previous, progress, year_ago, tenant)
         _energy_over_time(url, tenant, muid, meter["registers"], period, daily)
     _typical_week(url, tenant, muid, meter["registers"])
     _insight_list(url, tenant, muid)
@@ -233,6 +262,32 @@ def _day_so_far(
         return None
     start, end = (moment.astimezone(UTC) for moment in span)
     return summaries.day_so_far(span, _quarter_hours(url, tenant.schema, muid, start, end))
+
+
+def _year_earlier(
+    url: str,
+    tenant: Tenant,
+    muid: str,
+    period: Period,
+    progress: periods.Progress | None,
+    first: date,
+) -> tuple[str, summaries.Totals] | None:
+    """The same period a year earlier, up to the same point while this one is in progress:
+    what it is ('the same month a year earlier (February 2022)') and its figures. None when
+    the meter's history starts after its first day or it has no readings: no comparison
+    rather than one with a partial or an empty period."""
+    earlier = period.year_earlier()
+    if earlier is None or earlier.start < first:
+        return None
+    if progress is None:
+        daily = _daily(url, tenant.schema, muid, earlier.start, earlier.end)
+        label, totals = earlier.label(), summaries.totals(daily, earlier, tenant.tariff)
+    else:
+        label = periods.span_label(earlier.start, progress.year_earlier_span[1])
+        totals = _span_totals(url, tenant, muid, progress.year_earlier_span)
+    if totals is None:
+        return None
+    return f"{periods.YEAR_EARLIER_NAMES[period.kind]} ({label})", totals
 
 
 def _span_totals(
@@ -373,36 +428,33 @@ def _headline(
     before: summaries.Totals | None,
     previous: Period | None,
     progress: periods.Progress | None,
+    year_ago: tuple[str, summaries.Totals] | None,
     tenant: Tenant,
 ) -> None:
+    """The period's figures, each with its change against the previous period (the metric's
+    delta) and, where the history reaches back, the same period a year earlier below it."""
     currency = tenant.tariff.currency
-
-    def energy(value: float) -> str:
-        return f"{value:,.1f} kWh"
-
-    def money(value: float) -> str:
-        return f"{value:,.2f} {currency}"
-
-    def change(attribute: str, unit: str, decimals: int) -> str | None:
-        old = getattr(before, attribute) if before else None
-        return summaries.change_text(getattr(current, attribute), old, unit, decimals)
-
-    metrics = [
-        ("Consumption", energy(current.consumption), change("consumption", "kWh", 1), "inverse"),
-        ("Feed-in", energy(current.feed_in), change("feed_in", "kWh", 1), "normal"),
-        ("Net cost", money(current.net_cost), change("net_cost", currency, 2), "inverse"),
-        ("Cost high tariff", money(current.cost_high), change("cost_high", currency, 2), "inverse"),
-        ("Cost low tariff", money(current.cost_low), change("cost_low", currency, 2), "inverse"),
-        (
-            "Feed-in credit",
-            money(current.feed_in_credit),
-            change("feed_in_credit", currency, 2),
-            "normal",
-        ),
+    metrics = [  # label, Totals attribute, unit, colour of a rise
+        ("Consumption", "consumption", "kWh", "inverse"),
+        ("Feed-in", "feed_in", "kWh", "normal"),
+        ("Net cost", "net_cost", currency, "inverse"),
+        ("Cost high tariff", "cost_high", currency, "inverse"),
+        ("Cost low tariff", "cost_low", currency, "inverse"),
+        ("Feed-in credit", "feed_in_credit", currency, "normal"),
     ]
     columns = [*st.columns(3), *st.columns(3)]
-    for column, (label, value, delta, colour) in zip(columns, metrics, strict=True):
-        column.metric(label, value, delta, delta_color=colour)
+    for column, (label, attribute, unit, colour) in zip(columns, metrics, strict=True):
+        decimals = 1 if unit == "kWh" else 2
+        value = getattr(current, attribute)
+        old = getattr(before, attribute) if before else None
+        delta = summaries.change_text(value, old, unit, decimals)
+        column.metric(label, f"{value:,.{decimals}f} {unit}", delta, delta_color=colour)
+        if year_ago is not None:
+            then = getattr(year_ago[1], attribute)
+            change = summaries.change_text(value, then, unit, decimals)
+            column.caption(
+                f"A year earlier: {then:,.{decimals}f} {unit}" + (f" · {change}" if change else "")
+            )
     if previous is None:
         comparison = "All data: there is no earlier period to compare with."
     elif progress is not None:
@@ -417,6 +469,8 @@ def _headline(
             comparison = f"No readings in the {before_text} to compare with."
         else:
             comparison = f"Changes against the {before_text} ({previous.label()})."
+    if year_ago is not None:
+        comparison += f" Below each figure: {year_ago[0]}."
     rates = ", ".join(f"{b.name} {b.rate:.2f} {currency}/kWh" for b in tenant.tariff.bands)
     st.caption(
         f"{comparison} Tariff: {rates}; feed-in {tenant.tariff.feed_in_rate:.2f} "

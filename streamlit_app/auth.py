@@ -9,13 +9,17 @@ deployment, i.e. one tenant:
                                                             password_hash: "$2b$12$..."
 
 Make a hash with `python -m streamlit_app.auth hash-password --user alice` (asks twice,
-prints the TOML lines to paste). Only hashes are stored; nothing here needs Streamlit.
+prints the TOML lines to paste). Only hashes are stored. A sign-in (`sign_in`) is checked
+under the growing waits of `throttle` and logged without its password; nothing here needs
+Streamlit.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import logging
+import math
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -25,6 +29,11 @@ from pathlib import Path
 import bcrypt
 import yaml
 
+from streamlit_app.throttle import SignInThrottle, client_key, wait_text
+
+log = logging.getLogger(__name__)
+
+_BCRYPT_MAX_BYTES = 72  # the longest password bcrypt takes
 # Checked when the user name is unknown, so that a wrong name costs as long as a wrong password.
 _DUMMY_HASH = b"$2b$12$JFeBzLnzm4JLqHr969xtmu/lHIe6FfqchGMHYgcMjJSV7sQLjRhdK"
 
@@ -68,9 +77,77 @@ def load_users(path: Path) -> dict[str, User]:
 def verify(users: dict[str, User], username: str, password: str) -> User | None:
     """The user if `password` matches the stored hash, else None."""
     user = users.get(username.strip())
-    hashed = user.password_hash.encode() if user else _DUMMY_HASH
-    matches = bcrypt.checkpw(password.encode(), hashed)
-    return user if user and matches else None
+    encoded = password.encode()
+    # bcrypt 5 refuses more than 72 bytes and hash_password never hashed such a password: it
+    # is wrong, and costs the same check as any wrong one
+    usable = user is not None and len(encoded) <= _BCRYPT_MAX_BYTES
+    hashed = user.password_hash.encode() if usable else _DUMMY_HASH
+    matches = bcrypt.checkpw(encoded[:_BCRYPT_MAX_BYTES], hashed)
+    return user if usable and matches else None
+
+
+SIGNED_IN, FAILED, REFUSED = "signed_in", "failed", "refused"
+UNKNOWN_CLIENT = "unknown"  # no address: a loopback connection (a proxy on the same host)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one sign-in: SIGNED_IN (with the user), FAILED (wrong user name or
+    password) or REFUSED (not checked: the account or client must still wait); `wait` is
+    the seconds to wait before the next attempt."""
+
+    outcome: str
+    user: User | None = None
+    wait: float = 0.0
+
+    def message(self) -> str | None:
+        """What the sign-in form says, or None after a success."""
+        if self.outcome == REFUSED:
+            return (
+                f"Too many sign-in attempts. Please wait {wait_text(self.wait)} before "
+                f"trying again."
+            )
+        if self.outcome == FAILED:
+            if self.wait <= 0:
+                return "Wrong user name or password."
+            return (
+                f"Wrong user name or password. Too many sign-in attempts: please wait "
+                f"{wait_text(self.wait)} before trying again."
+            )
+        return None
+
+
+def sign_in(
+    users: dict[str, User],
+    throttle: SignInThrottle,
+    username: str,
+    password: str,
+    client: str | None,
+) -> Attempt:
+    """Check a sign-in by `client` (its address, None when unknown) unless the account or the
+    client must still wait, record the outcome and log it: user name, client, outcome and
+    the wait in whole seconds, never the password."""
+    account, address = username.strip(), client or UNKNOWN_CLIENT
+    key = client_key(address)
+    wait = throttle.admit(account, key)
+    if wait > 0:
+        attempt = Attempt(REFUSED, wait=wait)
+    else:
+        user = None
+        try:
+            user = verify(users, account, password)
+        finally:  # an error while checking counts as a failure
+            wait = throttle.settle(account, key, succeeded=user is not None)
+        attempt = Attempt(SIGNED_IN, user) if user else Attempt(FAILED, wait=wait)
+    log.log(
+        logging.INFO if attempt.user else logging.WARNING,
+        "sign-in %s: user=%r client=%r delay=%ds",
+        attempt.outcome,
+        account,
+        address,
+        math.ceil(attempt.wait),
+    )
+    return attempt
 
 
 def hash_password(password: str, rounds: int = 12) -> str:

@@ -1,6 +1,7 @@
 """The periods a customer looks at: a local day, an ISO week (Monday to Sunday), a calendar
-month, a custom range of local days or all the meter's data; how far a period still in
-progress has got; and the chart resolution that suits each length."""
+month, a custom range of local days or all the meter's data; the periods each is compared
+with (the one just before, the same one a year earlier); how far a period still in progress
+has got; and the chart resolution that suits each length."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from zoneinfo import ZoneInfo
 ALL = "all"  # the meter's first to last local day with data
 KINDS = ("day", "week", "month", "custom", ALL)
 KIND_LABELS = {"day": "Day", "week": "Week", "month": "Month", "custom": "Custom", ALL: "All data"}
+YEAR_EARLIER_NAMES = {
+    "day": "the same day a year earlier",
+    "week": "the week 52 weeks before",
+    "month": "the same month a year earlier",
+    "custom": "the same dates a year earlier",
+}
 # A tenant whose data spans at most this many days opens on all of it, else on a month.
 ALL_DATA_DEFAULT_MAX_DAYS = 62
 
@@ -21,6 +28,11 @@ RESOLUTIONS = {"15min": ("15 minutes", 14), "hour": ("Hourly", 92), "day": ("Dai
 AUTO_15MIN_MAX_DAYS = 2
 AUTO_HOURLY_MAX_DAYS = 21
 READING_INTERVAL = timedelta(minutes=15)  # a reading's ts is the start of its interval
+# A week a year earlier is the week 52 weeks before: Monday to Sunday like this one, it exists
+# for every week (ISO week 53 has no namesake in most years) and lies 364 days back, one or
+# two calendar days off, where the ISO week of the same number lies 371 days back after a
+# year of 53 weeks.
+WEEKS_52 = timedelta(weeks=52)
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,18 @@ class Period:
         if self.kind == ALL:
             return None
         return Period("custom", self.start - timedelta(days=self.days), self.start - timedelta(1))
+
+    def year_earlier(self) -> Period | None:
+        """The same period a year earlier: the same calendar day (29 Feb: the 28th), the week
+        52 weeks before (WEEKS_52 says why), the same month, a custom range's dates a year
+        back; None for all data."""
+        if self.kind == ALL:
+            return None
+        if self.kind == "week":
+            return Period("week", self.start - WEEKS_52, self.end - WEEKS_52)
+        if self.kind == "month":
+            return period_of("month", self.start.replace(year=self.start.year - 1))
+        return Period(self.kind, a_year_before(self.start), a_year_before(self.end))
 
     def contains(self, day: date) -> bool:
         return self.start <= day <= self.end
@@ -60,14 +84,23 @@ class Period:
         return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def a_year_before(day: date) -> date:
+    """The same calendar day a year earlier; 29 February's is 28 February."""
+    if (day.month, day.day) == (2, 29):
+        return date(day.year - 1, 2, 28)
+    return day.replace(year=day.year - 1)
+
+
 @dataclass(frozen=True)
 class Progress:
     """A period still in progress: its readings so far cover `span`, and it is compared with
-    `previous_span`, the same stretch of the period before it. Both are [start, end) in local
-    time; each end is the same wall-clock time the same number of days after its start."""
+    `previous_span` and `year_earlier_span`, the same stretch of the period before it and of
+    the same period a year earlier. All are [start, end) in local time; each end is the same
+    wall-clock time as many days after its start (a year earlier: at most its period's end)."""
 
     span: tuple[datetime, datetime]
     previous_span: tuple[datetime, datetime]
+    year_earlier_span: tuple[datetime, datetime]
 
 
 def in_progress(period: Period, newest_reading: datetime | None, zone: ZoneInfo) -> Progress | None:
@@ -75,25 +108,34 @@ def in_progress(period: Period, newest_reading: datetime | None, zone: ZoneInfo)
     its last interval (e.g. today up to 13:45); None for a finished period, one the newest
     reading lies outside of, and all data (nothing before it to compare with).
 
-    The previous period is cut at the same local wall-clock time, as many days into it: today
-    00:00-13:45 against yesterday 00:00-13:45, Mon-Thu 13:45 against the Mon-Thu 13:45 before.
-    Across a DST change the two spans differ by the hour the clocks moved, as the days do; a
-    cut at a wall-clock time the change skipped falls as far after midnight as the time says.
+    The periods it is compared with are cut at the same local wall-clock time, as many days
+    into them: today 00:00-13:45 against yesterday 00:00-13:45 and the same day a year earlier
+    00:00-13:45, Mon-Thu 13:45 against the Mon-Thu 13:45 before and 52 weeks before. Across a
+    DST change the spans differ by the hour the clocks moved, as the days do; a cut at a
+    wall-clock time the change skipped falls as far after midnight as the time says. A year
+    earlier may be a day shorter (a February, a range over 29 February): its cut is at most
+    its end, so on 29 Feb 2024 at 13:45 the February before counts whole.
     """
-    previous = period.previous()
-    if newest_reading is None or previous is None:
+    previous, year_earlier = period.previous(), period.year_earlier()
+    if newest_reading is None or previous is None or year_earlier is None:
         return None
     start, end = period.utc_bounds(zone)
     reached = newest_reading + READING_INTERVAL
     if newest_reading < start or reached >= end:
         return None
     reached = reached.astimezone(zone)
-    before = datetime.combine(
-        previous.start + (reached.date() - period.start), reached.time(), tzinfo=zone
-    )
+
+    def same_stretch(baseline: Period) -> tuple[datetime, datetime]:
+        cut = datetime.combine(
+            baseline.start + (reached.date() - period.start), reached.time(), tzinfo=zone
+        )
+        after = datetime.combine(baseline.end + timedelta(days=1), time(), tzinfo=zone)
+        return datetime.combine(baseline.start, time(), tzinfo=zone), min(cut, after)
+
     return Progress(
         span=(datetime.combine(period.start, time(), tzinfo=zone), reached),
-        previous_span=(datetime.combine(previous.start, time(), tzinfo=zone), before),
+        previous_span=same_stretch(previous),
+        year_earlier_span=same_stretch(year_earlier),
     )
 
 

@@ -12,11 +12,14 @@ the `february` fixture of the top-level conftest):
 - Local days 1 - 19 Feb have all 24 hours; 20 - 27 Feb have no readings at all; 28 Feb has
   only the hours 00..11 (an incomplete day).
 - High tariff: Mon-Fri 07:00-20:00 local at 0.32 CHF/kWh, else 0.22; feed-in 0.10 CHF/kWh.
+- A year earlier, with fixture `demo_a_year_on` only: HOUSE imports 0.4 kWh every local hour
+  of 1 - 27 Feb 2022, and nothing on 28 Feb 2022.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -31,6 +34,7 @@ from exnaton_pipeline.lib.energy import analytics
 from exnaton_pipeline.lib.tenants import Registry, Tenant
 from exnaton_pipeline.lib.warehouse import database, roles, writes
 from exnaton_pipeline_tests.conftest import set_up_tenant
+from streamlit_app import throttle
 
 HOUSE = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 PV = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
@@ -41,6 +45,12 @@ IMPORT_OBIS, EXPORT_OBIS = "0100011D00FF", "0100021D00FF"
 FULL_DAYS = [date(2023, 2, 1) + timedelta(days=n) for n in range(19)]  # 1 .. 19 Feb
 PARTIAL_DAY = date(2023, 2, 28)  # hours 00..11 only
 PASSWORD = "correct horse battery staple"
+
+
+A_YEAR_EARLIER_DAYS = [date(2022, 2, 1) + timedelta(days=n) for n in range(27)]
+
+# (import, export) kWh of a meter's local hour
+Energy = Callable[[str, date, int], tuple[float, float]]
 
 
 def _hours() -> list[tuple[date, int]]:
@@ -56,11 +66,13 @@ def _energy(muid: str, day: date, hour: int) -> tuple[float, float]:
     return 0.1, 0.0
 
 
-def _hourly_rows() -> pd.DataFrame:
+def _hourly_rows(
+    muids: tuple[str, ...], hours: list[tuple[date, int]], energy: Energy
+) -> pd.DataFrame:
     rows = []
-    for muid in (HOUSE, PV, SPARE):
-        for day, hour in _hours():
-            imp, exp = _energy(muid, day, hour)
+    for muid in muids:
+        for day, hour in hours:
+            imp, exp = energy(muid, day, hour)
             high = day.isoweekday() <= 5 and 7 <= hour < 20
             ht, nt = (imp, 0.0) if high else (0.0, imp)
             start = datetime.combine(day, time(hour), tzinfo=ZONE).astimezone(ZoneInfo("UTC"))
@@ -83,12 +95,14 @@ def _hourly_rows() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _readings() -> pd.DataFrame:
+def _readings(
+    muids: tuple[str, ...], hours: list[tuple[date, int]], energy: Energy
+) -> pd.DataFrame:
     rows = []
-    for muid in (HOUSE, PV, SPARE):
+    for muid in muids:
         obis = EXPORT_OBIS if muid == PV else IMPORT_OBIS
-        for day, hour in _hours():
-            kwh = sum(_energy(muid, day, hour)) / 4
+        for day, hour in hours:
+            kwh = sum(energy(muid, day, hour)) / 4
             start = datetime.combine(day, time(hour), tzinfo=ZONE).astimezone(ZoneInfo("UTC"))
             for quarter in range(4):
                 ts = start + timedelta(minutes=15 * quarter)
@@ -105,28 +119,39 @@ def _readings() -> pd.DataFrame:
 PROFILE_DAYS = {1: 4, 2: 3, 3: 3, 4: 3, 5: 3, 6: 3, 7: 4}
 
 
+def _store_energy(
+    conn, muids: tuple[str, ...], hours: list[tuple[date, int]], energy: Energy
+) -> None:
+    """Readings, hourly and daily energy of the meters' local hours, following `energy`."""
+    writes.upsert_readings(conn, SCHEMA, _readings(muids, hours, energy))
+    s = sql.Identifier(SCHEMA)
+    with conn.cursor() as cur:
+        for row in _hourly_rows(muids, hours, energy).itertuples(index=False):
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {}.hourly_energy VALUES (" + ", ".join(["%s"] * 12) + ")"
+                ).format(s),
+                tuple(row),
+            )
+        cur.execute(
+            sql.SQL(
+                """INSERT INTO {s}.daily_energy
+                SELECT muid, local_date, sum(import_kwh), sum(export_kwh), sum(ht_kwh),
+                    sum(nt_kwh), sum(cost), sum(feed_in_credit), NULL, NULL,
+                    sum(intervals), 96, sum(intervals) >= 96
+                FROM {s}.hourly_energy WHERE muid = ANY(%s::uuid[]) AND local_date = ANY(%s)
+                GROUP BY muid, local_date"""
+            ).format(s=s),
+            (list(muids), sorted({day for day, _ in hours})),
+        )
+
+
 def fill_demo(url: str, tenant: Tenant) -> None:
     set_up_tenant(url, tenant)
     with database.transaction(url) as conn:
-        writes.upsert_readings(conn, SCHEMA, _readings())
+        _store_energy(conn, (HOUSE, PV, SPARE), _hours(), _energy)
         s = sql.Identifier(SCHEMA)
         with conn.cursor() as cur:
-            for row in _hourly_rows().itertuples(index=False):
-                cur.execute(
-                    sql.SQL(
-                        "INSERT INTO {}.hourly_energy VALUES (" + ", ".join(["%s"] * 12) + ")"
-                    ).format(s),
-                    tuple(row),
-                )
-            cur.execute(
-                sql.SQL(
-                    """INSERT INTO {s}.daily_energy
-                    SELECT muid, local_date, sum(import_kwh), sum(export_kwh), sum(ht_kwh),
-                        sum(nt_kwh), sum(cost), sum(feed_in_credit), NULL, NULL,
-                        sum(intervals), 96, sum(intervals) >= 96
-                    FROM {s}.hourly_energy GROUP BY muid, local_date"""
-                ).format(s=s)
-            )
             for weekday, days in PROFILE_DAYS.items():
                 for hour in range(24):
                     cur.execute(
@@ -185,6 +210,15 @@ def demo_db(warehouse_url: str, registry: Registry) -> DemoDatabase:
 
 
 @pytest.fixture
+def demo_a_year_on(demo_db: DemoDatabase) -> DemoDatabase:
+    """The hand-made tenant with HOUSE's history a year back (A_YEAR_EARLIER_DAYS)."""
+    hours = [(day, hour) for day in A_YEAR_EARLIER_DAYS for hour in range(24)]
+    with database.transaction(demo_db.url) as conn:
+        _store_energy(conn, (HOUSE,), hours, lambda muid, day, hour: (0.4, 0.0))
+    return demo_db
+
+
+@pytest.fixture
 def users_file(tmp_path: Path) -> Path:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     path = tmp_path / "users.toml"
@@ -218,6 +252,28 @@ def real_sample_reader(february, users_file: Path, monkeypatch: pytest.MonkeyPat
     reader_url = roles.reader_url(february.url, SCHEMA)
     _pin(monkeypatch, reader_url, users_file)
     return reader_url
+
+
+class FakeClock:
+    """Seconds that pass only when a test says so (the sign-in throttle's clock)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def sign_in_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Each test starts with no failed sign-ins, in a record (the app's `throttle.SHARED`)
+    whose clock the test moves."""
+    clock = FakeClock()
+    monkeypatch.setattr(throttle, "SHARED", throttle.SignInThrottle(clock=clock))
+    return clock
 
 
 @pytest.fixture(autouse=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import streamlit_app
@@ -116,6 +118,101 @@ def test_unknown_user_is_refused_like_a_wrong_password(deployed_env) -> None:
     at.text_input(key="sign_in_password").input(PASSWORD)
     _checked(at.button[0].click().run())
     assert [e.value for e in at.error] == ["Wrong user name or password."]
+
+
+def _try_sign_in(at: AppTest, user: str, password: str) -> AppTest:
+    at.text_input(key="sign_in_user").input(user)
+    at.text_input(key="sign_in_password").input(password)
+    return _checked(at.button[0].click().run())
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+WAIT_30 = (
+    "Wrong user name or password. Too many sign-in attempts: please wait 30 seconds before "
+    "trying again."
+)
+
+
+def test_sign_in_waits_after_three_failures_even_across_sessions(
+    deployed_env, sign_in_clock, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="streamlit_app")
+    wrong = ["guess-1", "guess-2", "guess-3"]
+    at = _run(signed_in=False)
+    assert [_errors(_try_sign_in(at, "alice", password)) for password in wrong] == [
+        ["Wrong user name or password."],
+        ["Wrong user name or password."],
+        [WAIT_30],
+    ]
+    # the right password during the wait is refused, unchecked
+    assert _errors(_try_sign_in(at, "alice", PASSWORD)) == [
+        "Too many sign-in attempts. Please wait 30 seconds before trying again."
+    ]
+    assert not at.metric
+
+    # a reload is a new session: the wait goes on
+    sign_in_clock.advance(12)
+    at = _run(signed_in=False)
+    assert not at.error
+    assert _errors(_try_sign_in(at, "alice", PASSWORD)) == [
+        "Too many sign-in attempts. Please wait 18 seconds before trying again."
+    ]
+    sign_in_clock.advance(18)
+    _try_sign_in(at, "alice", PASSWORD)
+    assert not at.error
+    assert _metrics(at)["Consumption"][0] == "318.0 kWh"
+
+    # the success reset the account: one more failure is its first, not its fourth (60 s)
+    _checked(at.sidebar.button(key="sign_out").click().run())
+    assert _errors(_try_sign_in(at, "alice", "guess-4")) == ["Wrong user name or password."]
+
+    outcomes = [
+        (r.levelno, r.getMessage()) for r in caplog.records if r.name == "streamlit_app.auth"
+    ]
+    assert outcomes == [
+        (logging.WARNING, "sign-in failed: user='alice' client='unknown' delay=0s"),
+        (logging.WARNING, "sign-in failed: user='alice' client='unknown' delay=0s"),
+        (logging.WARNING, "sign-in failed: user='alice' client='unknown' delay=30s"),
+        (logging.WARNING, "sign-in refused: user='alice' client='unknown' delay=30s"),
+        (logging.WARNING, "sign-in refused: user='alice' client='unknown' delay=18s"),
+        (logging.INFO, "sign-in signed_in: user='alice' client='unknown' delay=0s"),
+        (logging.WARNING, "sign-in failed: user='alice' client='unknown' delay=0s"),
+    ]
+    for password in [*wrong, PASSWORD, "guess-4"]:
+        assert password not in caplog.text
+
+
+def test_a_client_waits_after_failures_for_many_accounts(
+    deployed_env, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    # AppTest has no browser connection: the address Streamlit would report is set here
+    client = {"address": "203.0.113.7"}
+    monkeypatch.setattr(type(st.context), "ip_address", property(lambda self: client["address"]))
+    caplog.set_level(logging.INFO, logger="streamlit_app")
+    at = _run(signed_in=False)
+    for n in range(10):  # ten names tried from one address cost nothing yet
+        assert _errors(_try_sign_in(at, f"user{n}", "guess")) == ["Wrong user name or password."]
+    assert _errors(_try_sign_in(at, "user10", "guess")) == [WAIT_30]
+    assert _errors(_try_sign_in(at, "alice", PASSWORD)) == [
+        "Too many sign-in attempts. Please wait 30 seconds before trying again."
+    ]
+    client["address"] = "198.51.100.9"  # alice from home
+    _try_sign_in(at, "alice", PASSWORD)
+    assert not at.error
+    assert _metrics(at)["Consumption"][0] == "318.0 kWh"
+    assert caplog.messages[-3:] == [
+        "sign-in failed: user='user10' client='203.0.113.7' delay=30s",
+        "sign-in refused: user='alice' client='203.0.113.7' delay=30s",
+        "sign-in signed_in: user='alice' client='198.51.100.9' delay=0s",
+    ]
+
+
+def test_a_password_longer_than_bcrypt_takes_is_just_wrong(deployed_env) -> None:
+    at = _try_sign_in(_run(signed_in=False), "alice", PASSWORD * 3)  # 87 bytes
+    assert _errors(at) == ["Wrong user name or password."]
 
 
 # --- periods ---------------------------------------------------------------------------
@@ -378,6 +475,103 @@ def test_a_gap_before_the_newest_reading_of_today_is_reported(
     _checked(at.sidebar.selectbox(key="meter_live").set_value(BRUNNER).run())
     _choose(at, "day", TODAY)
     assert not at.warning
+
+
+# --- the same period a year earlier ---------------------------------------------------
+#
+# Fixture demo_a_year_on: HOUSE also imports 0.4 kWh every local hour of Tue 1 - Sun 27 Feb
+# 2022 (19 weekdays: 247 high-tariff hours), none on Mon 28 Feb 2022.
+
+
+def _year_earlier(at: AppTest) -> dict[str, str]:
+    """The line below each headline figure, by the figure's label."""
+    return {
+        column.metric[0].label: column.caption[0].value
+        for column in at.columns
+        if column.metric and column.caption
+    }
+
+
+def test_a_month_in_progress_against_the_same_month_a_year_earlier(
+    demo_a_year_on, deployed_env
+) -> None:
+    at = _run()
+    # 1 Feb 2022 - 28 Feb 2023 is more than 62 days: the month of the newest complete day
+    assert at.subheader[0].value == "Household consumption · February 2023"
+    # February 2023 up to 28 Feb 12:00, as before: 318.0 kWh, 119.5 high (38.24 CHF), 198.5
+    # low (43.67 CHF). February 2022 up to 28 Feb 12:00: 27 x 24 x 0.4 = 259.2 kWh, of it
+    # 247 x 0.4 = 98.8 high (31.616 CHF) and 160.4 low (35.288 CHF)
+    assert _metrics(at)["Consumption"] == ("318.0 kWh", "")  # nothing in January 2023
+    assert _year_earlier(at) == {
+        "Consumption": "A year earlier: 259.2 kWh · +58.8 kWh (+23%)",
+        "Feed-in": "A year earlier: 0.0 kWh",
+        "Net cost": "A year earlier: 66.90 CHF · +15.01 CHF (+22%)",
+        "Cost high tariff": "A year earlier: 31.62 CHF · +6.62 CHF (+21%)",
+        "Cost low tariff": "A year earlier: 35.29 CHF · +8.38 CHF (+24%)",
+        "Feed-in credit": "A year earlier: 0.00 CHF",
+    }
+    assert _comparison(at).startswith(
+        "No readings in 4 – 31 Jan 2023 up to 12:00 to compare with. Below each figure: the "
+        "same month a year earlier (1 – 28 Feb 2022 up to 12:00). Tariff:"
+    )
+
+
+def test_a_day_and_weeks_against_a_year_earlier(demo_a_year_on, deployed_env) -> None:
+    at = _choose(_run(), "day", date(2023, 2, 13))
+    # Mon 13 Feb 2023: 24 kWh (13 high: 4.16 CHF, 11 low: 2.42 CHF); Sun 13 Feb 2022:
+    # 24 x 0.4 = 9.6 kWh, all low tariff: 2.112 CHF
+    assert _year_earlier(at) == {
+        "Consumption": "A year earlier: 9.6 kWh · +14.4 kWh (+150%)",
+        "Feed-in": "A year earlier: 0.0 kWh",
+        "Net cost": "A year earlier: 2.11 CHF · +4.47 CHF (+212%)",  # 6.58 against 2.112
+        "Cost high tariff": "A year earlier: 0.00 CHF · +4.16 CHF",  # no ratio against zero
+        "Cost low tariff": "A year earlier: 2.11 CHF · +0.31 CHF (+15%)",
+        "Feed-in credit": "A year earlier: 0.00 CHF",
+    }
+    assert _metrics(at)["Consumption"] == ("24.0 kWh", "+12.0 kWh (+100%)")  # the day before
+    assert _comparison(at).startswith(
+        "Changes against the day before (12 Feb 2023). Below each figure: the same day a year "
+        "earlier (Sun 13 Feb 2022). Tariff:"
+    )
+
+    _choose(at, "week")
+    # 13 - 19 Feb 2023: 168 kWh; 52 weeks before, Mon 14 - Sun 20 Feb 2022: 168 x 0.4
+    assert _year_earlier(at)["Consumption"] == "A year earlier: 67.2 kWh · +100.8 kWh (+150%)"
+    assert "Below each figure: the week 52 weeks before (14 – 20 Feb 2022)." in _comparison(at)
+    _checked(at.button(key="period_previous").click().run())
+    # 6 - 12 Feb 2023: 84 kWh; 7 - 13 Feb 2022: 67.2 kWh
+    assert _year_earlier(at)["Consumption"] == "A year earlier: 67.2 kWh · +16.8 kWh (+25%)"
+    _checked(at.button(key="period_previous").click().run())
+    # 30 Jan - 5 Feb 2023; 52 weeks before, 31 Jan - 6 Feb 2022, starts before HOUSE's
+    # history (1 Feb 2022): no comparison, although 1 - 6 Feb 2022 have readings
+    assert _metrics(at)["Consumption"] == ("60.0 kWh", "")
+    assert _year_earlier(at) == {}
+    assert _comparison(at).startswith("No readings in the 7 days before to compare with. Tariff:")
+
+
+def test_no_year_earlier_figures_without_readings_then(demo_a_year_on, deployed_env) -> None:
+    at = _choose(_run(), "day", date(2023, 2, 28))
+    # 28 Feb 2023 up to 12:00: 6.0 kWh; 28 Feb 2022 lies within HOUSE's history but has no
+    # readings: no comparison rather than 0.0 kWh
+    assert _metrics(at)["Consumption"][0] == "6.0 kWh"
+    assert _year_earlier(at) == {}
+    assert "a year earlier" not in _comparison(at)
+
+    _choose(at, "custom")
+    _checked(
+        at.date_input(key="period_range").set_value((date(2023, 2, 13), date(2023, 2, 19))).run()
+    )
+    # Mon 13 - Sun 19 Feb 2023: 168 kWh; the same dates a year earlier, Sun 13 - Sat 19 Feb
+    # 2022: 7 x 9.6 kWh
+    assert _year_earlier(at)["Consumption"] == "A year earlier: 67.2 kWh · +100.8 kWh (+150%)"
+    assert _comparison(at).startswith(
+        "Changes against the 7 days before (6 – 12 Feb 2023). Below each figure: the same dates "
+        "a year earlier (13 – 19 Feb 2022). Tariff:"
+    )
+    # the PV meter's history starts on 1 Feb 2023
+    _checked(at.sidebar.selectbox(key="meter_demo").set_value(PV).run())
+    assert _metrics(at)["Feed-in"] == ("10.5 kWh", "+0.0 kWh (+0%)")
+    assert _year_earlier(at) == {}
 
 
 def test_a_period_without_readings_says_so(deployed_env) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import tomllib
@@ -10,7 +11,9 @@ from pathlib import Path
 import bcrypt
 import pytest
 
+from exnaton_pipeline_tests.dashboard.conftest import FakeClock
 from streamlit_app import auth
+from streamlit_app.throttle import SignInThrottle
 
 
 def _hash(password: str) -> str:
@@ -81,3 +84,110 @@ def test_hash_password_command_refuses_an_empty_password() -> None:
         text=True,
     )
     assert (done.returncode, done.stderr) == (2, "hash-password: the password is empty\n")
+
+
+def test_a_password_longer_than_bcrypt_takes_is_wrong_not_an_error() -> None:
+    # bcrypt 5 refuses more than 72 bytes; hash-password refuses to hash them, so none matches
+    users = {"alice": auth.User("alice", "Alice", _hash("pw-alice"))}
+    assert auth.verify(users, "alice", "pw-alice" + "x" * 70) is None
+    assert auth.verify(users, "mallory", "ä" * 40) is None  # 80 bytes
+
+
+# --- sign-in under the throttle, and its log ---------------------------------------------
+
+
+def test_sign_in_waits_after_repeated_failures_and_logs_without_the_password(caplog) -> None:
+    clock = FakeClock()
+    gate = SignInThrottle(clock=clock)
+    users = {"alice": auth.User("alice", "Alice", _hash("pw-alice"))}
+    wrong = ["guess-one", "guess-two", "guess-three"]
+
+    def attempt(password: str) -> auth.Attempt:
+        return auth.sign_in(users, gate, " alice ", password, "203.0.113.7")
+
+    caplog.set_level(logging.INFO, logger="streamlit_app")
+    failures = [attempt(password) for password in wrong]
+    assert failures == [
+        auth.Attempt(auth.FAILED),
+        auth.Attempt(auth.FAILED),
+        auth.Attempt(auth.FAILED, wait=30.0),
+    ]
+    assert [a.message() for a in failures[1:]] == [
+        "Wrong user name or password.",
+        "Wrong user name or password. Too many sign-in attempts: please wait 30 seconds "
+        "before trying again.",
+    ]
+    refused = attempt("pw-alice")  # the right password during the wait
+    assert (refused, refused.message()) == (
+        auth.Attempt(auth.REFUSED, wait=30.0),
+        "Too many sign-in attempts. Please wait 30 seconds before trying again.",
+    )
+    clock.advance(29.5)
+    assert attempt("pw-alice").message() == (
+        "Too many sign-in attempts. Please wait 1 second before trying again."
+    )
+    clock.advance(0.5)
+    signed_in = attempt("pw-alice")
+    assert (signed_in, signed_in.message()) == (auth.Attempt(auth.SIGNED_IN, users["alice"]), None)
+
+    assert caplog.record_tuples == [
+        ("streamlit_app.auth", logging.WARNING, f"sign-in {outcome}: user='alice' {rest}")
+        for outcome, rest in [
+            ("failed", "client='203.0.113.7' delay=0s"),
+            ("failed", "client='203.0.113.7' delay=0s"),
+            ("failed", "client='203.0.113.7' delay=30s"),
+            ("refused", "client='203.0.113.7' delay=30s"),
+            ("refused", "client='203.0.113.7' delay=1s"),
+        ]
+    ] + [
+        (
+            "streamlit_app.auth",
+            logging.INFO,
+            "sign-in signed_in: user='alice' client='203.0.113.7' delay=0s",
+        )
+    ]
+    for password in [*wrong, "pw-alice"]:
+        assert password not in caplog.text
+
+
+def test_sign_in_logs_an_unknown_client_and_a_hostile_name_on_one_line(caplog) -> None:
+    users = {"alice": auth.User("alice", "Alice", _hash("pw-alice"))}
+    caplog.set_level(logging.INFO, logger="streamlit_app")
+    attempt = auth.sign_in(users, SignInThrottle(), "bob\nsign-in signed_in", "pw", None)
+    assert attempt == auth.Attempt(auth.FAILED)
+    assert caplog.messages == [
+        r"sign-in failed: user='bob\nsign-in signed_in' client='unknown' delay=0s"
+    ]
+
+
+def test_a_failing_check_counts_as_a_failed_attempt(monkeypatch) -> None:
+    gate = SignInThrottle(clock=FakeClock())
+    users = {"alice": auth.User("alice", "Alice", _hash("pw-alice"))}
+
+    def broken(*args):
+        raise RuntimeError("bcrypt broke")
+
+    monkeypatch.setattr(auth, "verify", broken)
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="bcrypt broke"):
+            auth.sign_in(users, gate, "alice", "pw-alice", "203.0.113.7")
+    assert gate.admit("alice", "203.0.113.7") == 30
+
+
+def test_addresses_of_one_ipv6_network_are_one_client(caplog) -> None:
+    gate = SignInThrottle(clock=FakeClock())
+    users = {"alice": auth.User("alice", "Alice", _hash("pw-alice"))}
+    caplog.set_level(logging.INFO, logger="streamlit_app")
+    # eleven names from eleven addresses of one /64: the 11th failure makes the network wait
+    attempts = [
+        auth.sign_in(users, gate, f"user{n}", "guess", f"2001:db8:1:2::{n + 1:x}")
+        for n in range(11)
+    ]
+    assert [a.wait for a in attempts] == [0] * 10 + [30]
+    assert auth.sign_in(users, gate, "alice", "pw-alice", "2001:db8:1:2::ff").outcome == (
+        auth.REFUSED
+    )
+    assert auth.sign_in(users, gate, "alice", "pw-alice", "2001:db8:1:3::1").outcome == (
+        auth.SIGNED_IN
+    )
+    assert caplog.messages[10] == "sign-in failed: user='user10' client='2001:db8:1:2::b' delay=30s"

@@ -1,8 +1,9 @@
 """The dashboard in a real browser: `streamlit run` on a free port against the test database,
 driven by Debian's Chromium through Playwright (system binary, never `playwright install`).
 
-Signs in, changes the period, waits for the Plotly charts, compares the headline figures and
-the CSV download with the database, and saves screenshots under test-output/dashboard/.
+Fails to sign in until the throttle makes the client wait, reloads, signs in, changes the
+period, waits for the Plotly charts, compares the headline figures and the CSV download with
+the database, and saves screenshots under test-output/dashboard/.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -106,6 +108,31 @@ def _expected(url: str, start: str, end: str) -> dict[str, str]:
     }
 
 
+CLIENT = "203.0.113.7"
+TOO_MANY = "Too many sign-in attempts"
+
+
+def _sign_in(page, user: str, password: str) -> None:
+    page.get_by_role("textbox", name="User name").fill(user)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _wait_for_sign_in_lines(count: int) -> list[str]:
+    """The server's log lines of sign-in attempts, once there are `count` of them."""
+    deadline = time.monotonic() + 30
+    while True:
+        text = (OUTPUT / "streamlit.log").read_text()
+        lines = [
+            line.split("streamlit_app.auth: ", 1)[1]
+            for line in text.splitlines()
+            if "streamlit_app.auth: sign-in " in line
+        ]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
+
+
 def _headline(page) -> dict[str, str]:
     figures = {}
     for metric in page.locator('[data-testid="stMetric"]').all():
@@ -121,10 +148,28 @@ def test_sign_in_change_period_and_check_figures(dashboard: str, demo_db) -> Non
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 2300})
+            # as a reverse proxy on this host would send it (the server trusts 127.0.0.1)
+            page.set_extra_http_headers({"X-Forwarded-For": CLIENT})
             page.goto(dashboard)
-            page.get_by_role("textbox", name="User name").fill("alice")
-            page.get_by_role("textbox", name="Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+            for n in range(3):
+                _sign_in(page, "mallory", f"guess-{n}")
+                _wait_for_sign_in_lines(n + 1)
+            expect(page.get_by_text(f"{TOO_MANY}: please wait 30 seconds")).to_be_visible()
+            page.reload()  # a new session: the wait goes on
+            _sign_in(page, "mallory", "guess-3")
+            expect(page.get_by_text(re.compile(rf"{TOO_MANY}\. Please wait"))).to_be_visible()
+            page.screenshot(path=OUTPUT / "sign_in_wait.png")
+            log = _wait_for_sign_in_lines(4)
+            assert log[:3] == [
+                f"sign-in failed: user='mallory' client='{CLIENT}' delay={wait}s"
+                for wait in (0, 0, 30)
+            ]
+            # refused with the rest of the 30 seconds, a few of which have passed
+            refused, delay = log[3].split(" delay=")
+            assert refused == f"sign-in refused: user='mallory' client='{CLIENT}'"
+            assert 20 <= int(delay.removesuffix("s")) <= 30
+
+            _sign_in(page, "alice", PASSWORD)  # another account from the same client
 
             # opens on all data, 1 - 28 Feb; three charts: energy, heatmap, daily profile
             expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=30_000)
@@ -163,3 +208,6 @@ def test_sign_in_change_period_and_check_figures(dashboard: str, demo_db) -> Non
         finally:
             browser.close()
     assert os.path.getsize(OUTPUT / "all_data.png") > 20_000
+    log = (OUTPUT / "streamlit.log").read_text()
+    assert f"sign-in signed_in: user='alice' client='{CLIENT}' delay=0s" in log
+    assert "guess-" not in log and PASSWORD not in log

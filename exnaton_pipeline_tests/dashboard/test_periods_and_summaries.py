@@ -136,6 +136,7 @@ def test_a_day_in_progress_is_compared_up_to_the_same_time() -> None:
     assert periods.in_progress(today, _local(2026, 11, 27, 23, 30), ZURICH) == periods.Progress(
         span=(_local(2026, 11, 27), _local(2026, 11, 27, 23, 45)),
         previous_span=(_local(2026, 11, 26), _local(2026, 11, 26, 23, 45)),
+        year_earlier_span=(_local(2025, 11, 27), _local(2025, 11, 27, 23, 45)),
     )
     assert periods.in_progress(today, _local(2026, 11, 26, 13, 30), ZURICH) is None
     assert periods.in_progress(today, _local(2026, 11, 28, 0, 0), ZURICH) is None
@@ -166,6 +167,76 @@ def test_across_a_dst_change_the_wall_clock_is_kept() -> None:
 
     assert (hours(progress.span), hours(progress.previous_span)) == (12.75, 13.75)
     assert progress.span[1].utcoffset().total_seconds() == 7200  # CEST after the change
+
+
+def test_the_same_period_a_year_earlier() -> None:
+    # a day: the same calendar day, whatever its weekday (Mon 13 Feb 2023 -> Sun 13 Feb 2022)
+    assert periods.period_of("day", date(2023, 2, 13)).year_earlier() == Period(
+        "day", date(2022, 2, 13), date(2022, 2, 13)
+    )
+    assert periods.period_of("day", date(2024, 2, 29)).year_earlier() == Period(
+        "day", date(2023, 2, 28), date(2023, 2, 28)
+    )
+    # a week: the one 52 weeks (364 days) before, Monday to Sunday
+    week = periods.period_of("week", date(2023, 2, 15))  # ISO week 7: Mon 13 - Sun 19 Feb
+    assert week.year_earlier() == Period("week", date(2022, 2, 14), date(2022, 2, 20))
+    # ISO week 53 of 2020 has no namesake in 2019: 52 weeks before is ISO week 1 of 2020
+    week_53 = periods.period_of("week", date(2020, 12, 31))
+    assert week_53.year_earlier() == Period("week", date(2019, 12, 30), date(2020, 1, 5))
+    # after a 53-week year, ISO week 10 of 2021 (8 - 14 Mar) is compared with 9 - 15 Mar 2020
+    # (ISO week 11), one calendar day off, not with ISO week 10 (2 - 8 Mar), six days off
+    week_10 = periods.period_of("week", date(2021, 3, 8))
+    assert week_10.year_earlier() == Period("week", date(2020, 3, 9), date(2020, 3, 15))
+    # a month: the same month, of its own length
+    assert periods.period_of("month", date(2024, 2, 10)).year_earlier() == Period(
+        "month", date(2023, 2, 1), date(2023, 2, 28)
+    )
+    assert periods.period_of("month", date(2023, 1, 31)).year_earlier() == Period(
+        "month", date(2022, 1, 1), date(2022, 1, 31)
+    )
+    # a custom range: its dates a year back (over 29 Feb one day shorter)
+    assert Period("custom", date(2023, 2, 6), date(2023, 2, 19)).year_earlier() == Period(
+        "custom", date(2022, 2, 6), date(2022, 2, 19)
+    )
+    leap_range = Period("custom", date(2024, 2, 20), date(2024, 3, 5))
+    assert (leap_range.days, leap_range.year_earlier()) == (
+        15,
+        Period("custom", date(2023, 2, 20), date(2023, 3, 5)),
+    )
+    assert periods.all_data(date(2023, 2, 1), date(2023, 3, 1)).year_earlier() is None
+
+
+def test_a_period_in_progress_is_compared_with_a_year_earlier_up_to_the_same_point() -> None:
+    today = periods.period_of("day", date(2026, 11, 27))
+    progress = periods.in_progress(today, _local(2026, 11, 27, 13, 30), ZURICH)
+    assert progress.year_earlier_span == (_local(2025, 11, 27), _local(2025, 11, 27, 13, 45))
+    # Mon 23 - Thu 26 Nov 2026 13:45 against Mon 24 - Thu 27 Nov 2025 13:45
+    week = periods.period_of("week", date(2026, 11, 26))
+    progress = periods.in_progress(week, _local(2026, 11, 26, 13, 30), ZURICH)
+    assert progress.year_earlier_span == (_local(2025, 11, 24), _local(2025, 11, 27, 13, 45))
+    march = periods.period_of("month", date(2026, 3, 10))
+    progress = periods.in_progress(march, _local(2026, 3, 10, 5, 45), ZURICH)
+    assert progress.year_earlier_span == (_local(2025, 3, 1), _local(2025, 3, 10, 6, 0))
+    # February 2024 has a 29th, February 2023 none: up to 29 Feb 13:45 counts all of Feb 2023
+    february = periods.period_of("month", date(2024, 2, 1))
+    progress = periods.in_progress(february, _local(2024, 2, 29, 13, 30), ZURICH)
+    assert progress.year_earlier_span == (_local(2023, 2, 1), _local(2023, 3, 1))
+    assert periods.span_label(date(2023, 2, 1), progress.year_earlier_span[1]) == (
+        "1 – 28 Feb 2023"
+    )
+    # the 29 days before it: 3 - 31 Jan, up to 31 Jan 13:45
+    assert progress.previous_span == (_local(2024, 1, 3), _local(2024, 1, 31, 13, 45))
+    progress = periods.in_progress(february, _local(2024, 2, 10, 5, 45), ZURICH)
+    assert progress.year_earlier_span == (_local(2023, 2, 1), _local(2023, 2, 10, 6, 0))
+
+
+def test_a_year_earlier_keeps_the_wall_clock_across_a_dst_change() -> None:
+    # Sun 29 Mar 2026 lost 02:00-03:00; Sat 29 Mar 2025 did not (its change was on the 30th)
+    today = periods.period_of("day", date(2026, 3, 29))
+    progress = periods.in_progress(today, _local(2026, 3, 29, 13, 30), ZURICH)
+    start, end = (moment.astimezone(ZoneInfo("UTC")) for moment in progress.year_earlier_span)
+    assert (end - start).total_seconds() / 3600 == 13.75  # today's span: 12.75 h
+    assert progress.year_earlier_span[1] == _local(2025, 3, 29, 13, 45)
 
 
 def test_the_day_in_progress_is_the_newest_readings_day_up_to_its_end() -> None:
