@@ -231,10 +231,12 @@ def test_ctrl_c_cancels_the_run_in_progress_and_the_backfill(home, fresh_databas
     assert process.returncode == 130, err[-3000:]
     assert "interrupted: backfill" in out and out.rstrip().endswith("is cancelled")
     assert started_runs(fresh_database) == 0
-    # Dagster stops the run in progress and marks it failed; the ones before it succeeded
+    # Dagster stops the run in progress and marks it failed; the ones before it succeeded. A
+    # run takes a second or two: the signal may also land between two runs (none failed).
     statuses = [status for (status,) in query(fresh_database, "SELECT status FROM runs")]
-    assert sorted(set(statuses) - {"SUCCESS"}) == ["FAILURE"]
-    assert statuses.count("FAILURE") == 1
+    assert set(statuses) <= {"SUCCESS", "FAILURE"}
+    assert statuses.count("FAILURE") <= 1
+    assert len(statuses) < 28  # the backfill did not go on
     assert query(fresh_database, "SELECT status FROM bulk_actions") == [("CANCELED",)]
 
 
