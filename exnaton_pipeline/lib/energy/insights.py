@@ -39,9 +39,10 @@ import math
 import struct
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -79,6 +80,7 @@ KIND_ORDER = [
     "weekly_repetition",
     "data_quality",
 ]
+KIND_RANK = {kind: n for n, kind in enumerate(KIND_ORDER)}
 
 QUARTER_NS = 15 * 60 * 10**9
 DAY_NS = 24 * 3600 * 10**9
@@ -260,6 +262,23 @@ def most_unusual_first(found: pd.DataFrame) -> pd.DataFrame:
     return found.sort_values("z", key=abs, ascending=False, ignore_index=True)
 
 
+class UnusualDay(NamedTuple):
+    day: date
+    kwh: float
+    usual: float
+    z: float
+
+
+def _largest_first(found: list[UnusualDay]) -> list[UnusualDay]:
+    """`most_unusual_first` of a few days: a plain sort when no two z-scores are the same
+    size (then every sort agrees), else pandas' own, whose order of equal sizes is its own."""
+    sizes = {abs(row.z) for row in found}
+    if len(sizes) == len(found):
+        return sorted(found, key=lambda row: -abs(row.z))
+    frame = most_unusual_first(pd.DataFrame(found, columns=UnusualDay._fields))
+    return [UnusualDay(*row) for row in frame.itertuples(index=False)]
+
+
 def unusual_days(days: pd.DataFrame) -> pd.DataFrame:
     """Days far from their weekday's median: columns day, kwh, usual, z (from `day`, `kwh`),
     most unusual first; see `flag_unusual_days`."""
@@ -302,22 +321,48 @@ class Overlap:
     coincident_kwh: float  # sum over quarter hours of min(import, export)
 
 
+@dataclass(frozen=True)
+class _Tariff:
+    """What the wording needs of the tenant's tariff plan, worked out once per chunk."""
+
+    currency: str
+    mean_rate: float  # averaged over the week's quarter hours: what a constant load pays
+    feed_in_rate: float
+    high: float | None  # high and low rate, when the plan has both bands
+    low: float | None
+    high_hours: str  # the high band's hours in words
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> _Tariff:
+        plan = tenant.tariff
+        both = plan.has_band("high") and plan.has_band("low")
+        return cls(
+            currency=plan.currency,
+            mean_rate=plan.mean_rate(),
+            feed_in_rate=plan.feed_in_rate,
+            high=plan.rate("high") if both else None,
+            low=plan.rate("low") if both else None,
+            high_hours=plan.describe_band("high") if both else "",
+        )
+
+
 @dataclass
 class _Meter:
     """One meter's numbers, computed for its whole chunk at once: all the wording needs."""
 
-    tenant: Tenant
+    tariff: _Tariff
+    zone: ZoneInfo
     window: MeterWindow
     start: date  # first day with readings in the window
     numbers: Any  # the meter's row of the chunk's table of numbers (a namedtuple)
     days: pd.DataFrame  # the chunk's daily rows ...
     rows: slice  # ... of which these are the meter's
-    unusual: pd.DataFrame  # its unusual days, by weekday
+    unusual: list[UnusualDay]  # its unusual days, by weekday
     overlap: Overlap | None
 
     @property
     def currency(self) -> str:
-        return self.tenant.tariff.currency
+        return self.tariff.currency
 
     @property
     def has_imports(self) -> bool:
@@ -341,7 +386,7 @@ def _base_load(m: _Meter) -> Insight | None:
     if math.isnan(kw) or total <= 0:
         return None
     yearly_kwh = kw * HOURS_PER_YEAR
-    yearly_cost = yearly_kwh * m.tenant.tariff.mean_rate()
+    yearly_cost = yearly_kwh * m.tariff.mean_rate
     hours = m.numbers.import_count / 4
     share = kw * hours / total
     tip = share >= BASE_LOAD_TIP_SHARE
@@ -359,7 +404,7 @@ def _peak_demand(m: _Meter) -> Insight | None:
     n = m.numbers
     if math.isnan(n.peak_kw):
         return None
-    at = n.peak_at.tz_convert(m.tenant.zone)
+    at = n.peak_at.tz_convert(m.zone)
     message = (
         f"Your highest demand was {n.peak_kw:.2f} kW, on {_day(at.date())} in the quarter "
         f"hour from {at:%H:%M}; the daily peak came most often {_hour(int(n.peak_hour))} "
@@ -369,10 +414,9 @@ def _peak_demand(m: _Meter) -> Insight | None:
 
 
 def _high_tariff_share(m: _Meter) -> Insight | None:
-    plan = m.tenant.tariff
-    if not (plan.has_band("high") and plan.has_band("low")):
+    high, low = m.tariff.high, m.tariff.low
+    if high is None or low is None:
         return None
-    high, low = plan.rate("high"), plan.rate("low")
     total, ht = m.numbers.daily_import_kwh, m.numbers.daily_ht_kwh
     if total <= 0 or high <= low:
         return None
@@ -381,7 +425,7 @@ def _high_tariff_share(m: _Meter) -> Insight | None:
     saving = SHIFT_SHARE * ht * (high - low) * DAYS_PER_MONTH / observed_days
     message = (
         f"{share:.0%} of your consumption ({ht:.2f} of {total:.2f} kWh) was in the high "
-        f"tariff ({plan.describe_band('high')}, {high:.2f} instead of {low:.2f} "
+        f"tariff ({m.tariff.high_hours}, {high:.2f} instead of {low:.2f} "
         f"{m.currency}/kWh). Moving {SHIFT_SHARE:.0%} of it to low-tariff hours would save "
         f"about {saving:.2f} {m.currency} a month."
     )
@@ -411,8 +455,8 @@ def _weekday_weekend(m: _Meter) -> Insight | None:
 def _unusual_days(m: _Meter) -> Insight | None:
     if m.numbers.most_days_per_weekday < MIN_DAYS_FOR_BASELINE:
         return None
-    found = most_unusual_first(m.unusual) if len(m.unusual) > 1 else m.unusual
-    if found.empty:
+    found = _largest_first(m.unusual) if len(m.unusual) > 1 else m.unusual
+    if not found:
         message = (
             f"No unusual days: every complete day from {_date(m.start)} to "
             f"{_date(m.window.end)} stayed close to what is usual for its weekday."
@@ -421,7 +465,7 @@ def _unusual_days(m: _Meter) -> Insight | None:
     listed = [
         f"{_day(row.day)} used {row.kwh:.2f} kWh where a usual {row.day:%A} uses "
         f"{row.usual:.2f} kWh ({(row.kwh / row.usual - 1):+.0%})"
-        for row in found.head(3).itertuples()
+        for row in found[:3]
     ]
     more = f", and {len(found) - 3} more" if len(found) > 3 else ""
     noun = "day stood" if len(found) == 1 else "days stood"
@@ -449,7 +493,7 @@ def _repetition(m: _Meter) -> list[Insight]:
 
 def _feed_in(m: _Meter) -> Insight | None:
     total, credit = m.numbers.daily_export_kwh, m.numbers.daily_feed_in_credit
-    rate = m.tenant.tariff.feed_in_rate
+    rate = m.tariff.feed_in_rate
     period = f"from {_date(m.start)} to {_date(m.window.end)}"
     if total <= 0:
         message = f"No energy was fed into the grid {period}."
@@ -531,7 +575,7 @@ def _data_quality(m: _Meter) -> Insight:
 
 
 def _ranked(found: list[Insight]) -> list[Insight]:
-    order = sorted(found, key=lambda i: (SEVERITY_ORDER[i.severity], KIND_ORDER.index(i.kind)))
+    order = sorted(found, key=lambda i: (SEVERITY_ORDER[i.severity], KIND_RANK[i.kind]))
     return [replace(insight, rank=n) for n, insight in enumerate(order, 1)]
 
 
@@ -576,9 +620,19 @@ class Register:
         return np.repeat(np.arange(len(self.counts)), self.counts)
 
     def local(self, zone: ZoneInfo) -> np.ndarray:
-        """Each reading's local wall-clock time in `zone`, as ns since 1970."""
-        utc = pd.DatetimeIndex(self.ts.view("datetime64[ns]")).tz_localize("UTC")
-        return utc.tz_convert(zone).tz_localize(None).asi8
+        """Each reading's local wall-clock time in `zone`, as ns since 1970.
+
+        The offset is looked up per quarter hour of the readings' span (zones change their
+        offset on quarter hours), which is much faster than converting every reading.
+        """
+        if len(self.ts) == 0:
+            return self.ts
+        quarter = self.ts // QUARTER_NS
+        first = quarter.min()
+        starts = (np.arange(first, quarter.max() + 1) * QUARTER_NS).view("datetime64[ns]")
+        utc = pd.DatetimeIndex(starts).tz_localize("UTC")
+        offsets = utc.tz_convert(zone).tz_localize(None).asi8 - utc.asi8
+        return self.ts + offsets[quarter - first]
 
 
 @dataclass(frozen=True)
@@ -639,12 +693,14 @@ def _daily_numbers(chunk: Chunk, zone: ZoneInfo) -> pd.DataFrame:
     # complete weekdays against complete weekend days; days per weekday for a baseline
     complete = daily[daily["complete"]]
     weekday = (complete["day_number"].to_numpy() + 3) % 7 + 1  # 1970-01-01 was a Thursday
-    for name, rows in [("workday", complete[weekday < 6]), ("weekend", complete[weekday >= 6])]:
+    for count, mean, rows in [
+        ("workdays", "workday_kwh", complete[weekday < 6]),
+        ("weekend_days", "weekend_kwh", complete[weekday >= 6]),
+    ]:
         row_bounds = _bounds(rows["meter"].to_numpy(), meters)
-        count = np.diff(row_bounds)
-        table[f"{name}s" if name == "workday" else "weekend_days"] = count
-        with np.errstate(invalid="ignore", divide="ignore"):
-            table[f"{name}_kwh"] = group_sums(rows["import_kwh"].to_numpy(), row_bounds) / count
+        table[count] = np.diff(row_bounds)
+        with np.errstate(invalid="ignore", divide="ignore"):  # the mean of no days: NaN
+            table[mean] = group_sums(rows["import_kwh"].to_numpy(), row_bounds) / table[count]
     per_weekday = complete.groupby(["meter", weekday]).size().groupby(level=0).max()
     table["most_days_per_weekday"] = per_weekday.reindex(table.index, fill_value=0)
     return table
@@ -666,11 +722,11 @@ def _export_hours(chunk: Chunk, zone: ZoneInfo) -> pd.Series:
     """Per meter (index) with exports: the local hour of day exporting most in the window
     (the earliest of equal ones)."""
     exports = chunk.exports
-    hour = exports.local(zone) // HOUR_NS % 24
-    # a grouped pandas sum, as the per-meter code took it: equal sums stay equal
-    sums = pd.Series(exports.kwh).groupby([exports.meter, hour]).sum()
-    sums = sums.rename_axis(["meter", "hour"]).rename("kwh").reset_index()
-    most = sums[sums["kwh"] == sums.groupby("meter")["kwh"].transform("max")]
+    key = exports.meter * 24 + exports.local(zone) // HOUR_NS % 24
+    # a grouped pandas sum, as the per-meter code took it: near-equal hours rank alike
+    sums = pd.Series(exports.kwh).groupby(key).sum()
+    frame = pd.DataFrame({"meter": sums.index // 24, "hour": sums.index % 24, "kwh": sums})
+    most = frame[frame["kwh"] == frame.groupby("meter")["kwh"].transform("max")]
     return most.drop_duplicates("meter").set_index("meter")["hour"]
 
 
@@ -753,7 +809,7 @@ def _overlaps(chunk: Chunk) -> dict[int, Overlap]:
 
 def compute_insights(tenant: Tenant, chunk: Chunk) -> list[Insight]:
     """Insights for every meter of the chunk, from its window's daily rows and readings."""
-    zone = tenant.zone
+    zone, tariff = tenant.zone, _Tariff.of(tenant)
     table = _daily_numbers(chunk, zone)
     table["import_count"] = chunk.imports.counts
     table["export_count"] = chunk.exports.counts
@@ -767,6 +823,10 @@ def compute_insights(tenant: Tenant, chunk: Chunk) -> list[Insight]:
         complete[["meter", "day", "import_kwh"]].rename(columns={"import_kwh": "kwh"})
     )
     unusual_bounds = _bounds(unusual["meter"].to_numpy(), len(chunk.windows))
+    unusual_rows = [
+        UnusualDay(*row)
+        for row in zip(*(unusual[c].tolist() for c in UnusualDay._fields), strict=True)
+    ]
     overlaps = _overlaps(chunk)
     day_bounds = _bounds(chunk.daily["meter"].to_numpy(), len(chunk.windows))
     starts = chunk.daily["day"].to_numpy()
@@ -777,13 +837,14 @@ def compute_insights(tenant: Tenant, chunk: Chunk) -> list[Insight]:
             continue
         u_lo, u_hi = unusual_bounds[meter], unusual_bounds[meter + 1]
         m = _Meter(
-            tenant,
+            tariff,
+            zone,
             chunk.windows[meter],
             start=starts[lo],
             numbers=numbers,
             days=chunk.daily,
             rows=slice(lo, hi),
-            unusual=unusual.iloc[u_lo:u_hi] if u_hi > u_lo else unusual.iloc[:0],
+            unusual=unusual_rows[u_lo:u_hi],
             overlap=overlaps.get(meter),
         )
         found += _meter_insights(m)
@@ -793,21 +854,26 @@ def compute_insights(tenant: Tenant, chunk: Chunk) -> list[Insight]:
 # ---------------------------------------------------------------- database
 
 
+def _installations(tenant: Tenant) -> dict[str, str]:
+    """muid -> installation, for the registry's meters that name one."""
+    return {m.muid: m.installation for m in tenant.meters if m.installation}
+
+
 def installation_members(tenant: Tenant, muids: Sequence[str]) -> list[str]:
     """`muids` and the other registered meters of their installations, sorted: self-use is
     computed per installation, so one member's insights need all members' readings."""
-    installation = {m.muid: m.installation for m in tenant.meters if m.installation}
+    installation = _installations(tenant)
     wanted = {installation[muid] for muid in muids if muid in installation}
     members = {m.muid for m in tenant.meters if m.installation in wanted}
     return sorted(set(muids) | members)
 
 
 def meter_chunks(
-    tenant: Tenant, windows: Sequence[MeterWindow], size: int = CHUNK_METERS
+    tenant: Tenant, windows: Sequence[MeterWindow], size: int
 ) -> Iterator[list[MeterWindow]]:
     """`windows` in chunks of about `size` meters; an installation's meters stay together
     (a chunk grows past `size` only for an installation larger than that)."""
-    installation = {m.muid: m.installation for m in tenant.meters if m.installation}
+    installation = _installations(tenant)
     groups: dict[str, list[MeterWindow]] = defaultdict(list)
     for window in windows:
         groups[installation.get(window.muid, window.muid)].append(window)
@@ -832,25 +898,24 @@ _DAILY = (
     ORDER BY 1, 2"""
 )
 
-# Per meter one index range scan of its window; each register's times (int8, µs since
-# 2000-01-01: timestamptz's binary form) and values (float8) come as one binary string each,
-# in the order of the scan: four values per meter to read instead of thousands of rows.
+# Per meter one index range scan of its window; each register's readings come as one binary
+# string of (time: int8 µs since 2000-01-01, timestamptz's binary form; kwh: float8) pairs,
+# in the order of the scan: two values per meter to read instead of thousands of rows.
 _READINGS = (
     "WITH "
     + analytics.WINDOWS
     + """
     SELECT w.idx - 1, r.*
     FROM w CROSS JOIN LATERAL (
-        SELECT string_agg(timestamptz_send(m.ts), ''::bytea)
+        SELECT string_agg(timestamptz_send(m.ts) || float8send(m.kwh), ''::bytea)
                 FILTER (WHERE m.register = %(import)s),
-            string_agg(float8send(m.kwh), ''::bytea) FILTER (WHERE m.register = %(import)s),
-            string_agg(timestamptz_send(m.ts), ''::bytea)
-                FILTER (WHERE m.register = %(export)s),
-            string_agg(float8send(m.kwh), ''::bytea) FILTER (WHERE m.register = %(export)s)
+            string_agg(timestamptz_send(m.ts) || float8send(m.kwh), ''::bytea)
+                FILTER (WHERE m.register = %(export)s)
         FROM {s}.meter_readings m
         WHERE m.muid = w.muid AND m.ts >= w.lo AND m.ts < w.hi
           AND m.register IN (%(import)s, %(export)s)) r"""
 )
+_READING = np.dtype([("ts", ">i8"), ("kwh", ">f8")])
 
 _PG_EPOCH_NS = 946_684_800 * 10**9  # 2000-01-01 UTC, PostgreSQL's epoch, in ns since 1970
 
@@ -881,19 +946,20 @@ def _copy_out(cur, query: sql.Composable, params: dict) -> Iterator[list[memoryv
         yield row
 
 
-def _register(parts: list[tuple[memoryview | None, memoryview | None]]) -> Register:
-    """One register's per-meter binary strings (times, values) as a Register in time order."""
-    ts = [np.frombuffer(t, ">i8") if t is not None else np.zeros(0, ">i8") for t, _ in parts]
-    kwh = [np.frombuffer(v, ">f8") if v is not None else np.zeros(0, ">f8") for _, v in parts]
-    counts = np.array([len(t) for t in ts], dtype=np.int64)
-    bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
-    times = (np.concatenate(ts).astype(np.int64) * 1000 + _PG_EPOCH_NS) if len(ts) else ts
-    values = np.concatenate(kwh).astype(np.float64) if len(kwh) else kwh
+def _register(parts: list[memoryview | None]) -> Register:
+    """One register's per-meter binary strings of readings as a Register, in time order."""
+    readings = [
+        np.frombuffer(p, _READING) if p is not None else np.zeros(0, _READING) for p in parts
+    ]
+    counts = np.array([len(r) for r in readings], dtype=np.int64)
+    joined = np.concatenate(readings) if readings else np.zeros(0, _READING)
+    times = joined["ts"].astype(np.int64) * 1000 + _PG_EPOCH_NS
+    values = joined["kwh"].astype(np.float64)
     meter = np.repeat(np.arange(len(counts)), counts)
     if len(times) > 1 and not np.all((np.diff(times) > 0) | (np.diff(meter) != 0)):
         order = np.lexsort((times, meter))  # the scan order is not promised: sort if needed
         times, values = times[order], values[order]
-    return Register(bounds, times, values)
+    return Register(np.r_[0, np.cumsum(counts)], times, values)
 
 
 def load_chunk(conn: Connection, tenant: Tenant, windows: Sequence[MeterWindow]) -> Chunk:
@@ -908,14 +974,37 @@ def load_chunk(conn: Connection, tenant: Tenant, windows: Sequence[MeterWindow])
             parts[struct.unpack(">q", meter)[0]] = fields
     daily["peak_at"] = pd.to_datetime(daily["peak_at"], utc=True)
     daily["complete"] = daily["complete"].astype(bool)
-    installation = {m.muid: m.installation for m in tenant.meters if m.installation}
+    installation = _installations(tenant)
     return Chunk(
         windows=windows,
         installations=[installation.get(w.muid, w.muid) for w in windows],
         daily=daily,
-        imports=_register([(p[0], p[1]) for p in parts]),
-        exports=_register([(p[2], p[3]) for p in parts]),
+        imports=_register([p[0] for p in parts]),
+        exports=_register([p[1] for p in parts]),
     )
+
+
+def _computed(
+    conn: Connection, tenant: Tenant, chunks: Iterator[list[MeterWindow]]
+) -> Iterator[tuple[Sequence[MeterWindow], list[Insight]]]:
+    """Each chunk's windows and findings, in order; the next chunk is read meanwhile.
+
+    Reading a chunk is mostly the database's work, computing one mostly this process's: a
+    second thread reads the next chunk (on the caller's connection, in its transaction)
+    while this one is computed, so the two overlap on two cores. The connection is never
+    used by both threads at once: the findings are handed on, to be written, only once that
+    read is done.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="insights-read") as reader:
+        windows = next(chunks, None)
+        chunk = None if windows is None else load_chunk(conn, tenant, windows)
+        while chunk is not None:
+            windows = next(chunks, None)
+            reading = None if windows is None else reader.submit(load_chunk, conn, tenant, windows)
+            found = compute_insights(tenant, chunk)
+            following = None if reading is None else reading.result()
+            yield chunk.windows, found
+            chunk = following
 
 
 def write_insights(
@@ -999,8 +1088,8 @@ def refresh_insights(
     windows = analytics.meter_windows(conn, tenant.schema, muids=scope, last_day=last_day)
     kinds: Counter[str] = Counter()
     rows = changed = warnings = 0
-    for chunk in meter_chunks(tenant, windows):
-        found = compute_insights(tenant, load_chunk(conn, tenant, chunk))
+    chunks = meter_chunks(tenant, windows, CHUNK_METERS)
+    for chunk, found in _computed(conn, tenant, chunks):
         changed += write_insights(conn, tenant, [w.muid for w in chunk], found)
         rows += len(found)
         warnings += sum(i.severity == "warning" for i in found)
