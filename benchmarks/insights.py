@@ -27,12 +27,13 @@ import io
 import math
 import multiprocessing
 import pstats
-import resource
+import re
 import struct
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -299,7 +300,10 @@ def differences(new: dict[tuple, tuple], old: dict[tuple, tuple]) -> list[str]:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+    """This process's peak resident memory (VmHWM). Not getrusage's ru_maxrss: a spawned
+    process inherits its parent's peak across the exec."""
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
 
 def _run_step(url: str, tenant: Tenant, step: str, profile: bool, of_oracle: bool, queue) -> None:

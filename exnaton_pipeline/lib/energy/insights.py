@@ -40,7 +40,7 @@ import struct
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -984,29 +984,6 @@ def load_chunk(conn: Connection, tenant: Tenant, windows: Sequence[MeterWindow])
     )
 
 
-def _computed(
-    conn: Connection, tenant: Tenant, chunks: Iterator[list[MeterWindow]]
-) -> Iterator[tuple[Sequence[MeterWindow], list[Insight]]]:
-    """Each chunk's windows and findings, in order; the next chunk is read meanwhile.
-
-    Reading a chunk is mostly the database's work, computing one mostly this process's: a
-    second thread reads the next chunk (on the caller's connection, in its transaction)
-    while this one is computed, so the two overlap on two cores. The connection is never
-    used by both threads at once: the findings are handed on, to be written, only once that
-    read is done.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="insights-read") as reader:
-        windows = next(chunks, None)
-        chunk = None if windows is None else load_chunk(conn, tenant, windows)
-        while chunk is not None:
-            windows = next(chunks, None)
-            reading = None if windows is None else reader.submit(load_chunk, conn, tenant, windows)
-            found = compute_insights(tenant, chunk)
-            following = None if reading is None else reading.result()
-            yield chunk.windows, found
-            chunk = following
-
-
 def write_insights(
     conn: Connection, tenant: Tenant, muids: Sequence[str], found: list[Insight]
 ) -> int:
@@ -1071,6 +1048,55 @@ def _remove_meters_without_window(
         return cur.rowcount
 
 
+@dataclass
+class _Tally:
+    rows: int = 0
+    changed: int = 0
+    warnings: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+
+    def add(self, found: list[Insight]) -> None:
+        self.rows += len(found)
+        self.warnings += sum(i.severity == "warning" for i in found)
+        self.kinds.update(i.kind for i in found)
+
+
+def _refresh_chunks(
+    conn: Connection, tenant: Tenant, chunks: Iterator[list[MeterWindow]]
+) -> _Tally:
+    """Read, compute and write the chunks; what was found and how many rows changed.
+
+    Reading and writing a chunk is mostly the database's work, computing one this process's.
+    A second thread runs every statement, in order and one at a time, on the caller's
+    connection (and transaction), and this one only computes: the next chunk is read and the
+    previous one written while a chunk is computed, so both cores are busy.
+    """
+    tally = _Tally()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="insights-sql") as statements:
+        following = next(chunks, None)
+        reading = (
+            None if following is None else statements.submit(load_chunk, conn, tenant, following)
+        )
+        writing = None
+        while reading is not None:
+            chunk = reading.result()
+            following = next(chunks, None)
+            reading = (
+                None
+                if following is None
+                else statements.submit(load_chunk, conn, tenant, following)
+            )
+            found = compute_insights(tenant, chunk)
+            tally.add(found)
+            if writing is not None:
+                tally.changed += writing.result()  # one write waits at most: bounded memory
+            muids = [w.muid for w in chunk.windows]
+            writing = statements.submit(write_insights, conn, tenant, muids, found)
+        if writing is not None:
+            tally.changed += writing.result()
+    return tally
+
+
 def refresh_insights(
     conn: Connection,
     tenant: Tenant,
@@ -1086,13 +1112,8 @@ def refresh_insights(
     analytics.prepare(conn, tenant)
     scope = None if muids is None else installation_members(tenant, muids)
     windows = analytics.meter_windows(conn, tenant.schema, muids=scope, last_day=last_day)
-    kinds: Counter[str] = Counter()
-    rows = changed = warnings = 0
-    chunks = meter_chunks(tenant, windows, CHUNK_METERS)
-    for chunk, found in _computed(conn, tenant, chunks):
-        changed += write_insights(conn, tenant, [w.muid for w in chunk], found)
-        rows += len(found)
-        warnings += sum(i.severity == "warning" for i in found)
-        kinds.update(i.kind for i in found)
-    changed += _remove_meters_without_window(conn, tenant, scope, last_day)
-    return InsightsResult(len(windows), rows, changed, warnings, dict(kinds))
+    tally = _refresh_chunks(conn, tenant, meter_chunks(tenant, windows, CHUNK_METERS))
+    tally.changed += _remove_meters_without_window(conn, tenant, scope, last_day)
+    return InsightsResult(
+        len(windows), tally.rows, tally.changed, tally.warnings, dict(tally.kinds)
+    )
