@@ -764,10 +764,11 @@ def _repetitions(chunk: Chunk) -> dict[str, np.ndarray]:
 def _sum_per_key(key: np.ndarray, ts: np.ndarray, kwh: np.ndarray) -> tuple:
     """Readings summed per (key, ts), sorted by key and ts: as pandas' grouped sum adds the
     rows of one group (in the given order), so one member's reading stays itself."""
-    order = np.lexsort((ts, key))
-    key, ts, kwh = key[order], ts[order], kwh[order]
     if len(key) == 0:
         return key, ts, kwh
+    if not np.all((np.diff(key) > 0) | ((np.diff(key) == 0) & (np.diff(ts) > 0))):
+        order = np.lexsort((ts, key))  # installations with several meters of the register
+        key, ts, kwh = key[order], ts[order], kwh[order]
     starts = np.flatnonzero(np.r_[True, (key[1:] != key[:-1]) | (ts[1:] != ts[:-1])])
     if len(starts) == len(key):
         return key, ts, kwh
@@ -791,10 +792,11 @@ def _overlaps(chunk: Chunk) -> dict[int, Overlap]:
         key, ts, kwh = _sum_per_key(installation[keep], register.ts[keep], register.kwh[keep])
         flows.append((key * 2**32 + ts // QUARTER_NS, kwh))
     (import_keys, import_kwh), (export_keys, export_kwh) = flows
-    common, at_import, at_export = np.intersect1d(
-        import_keys, export_keys, assume_unique=True, return_indices=True
-    )
-    imported, exported = import_kwh[at_import], export_kwh[at_export]
+    # both sorted and unique: each import quarter hour looked up among the export ones
+    at = np.minimum(np.searchsorted(export_keys, import_keys), max(len(export_keys) - 1, 0))
+    both = export_keys[at] == import_keys if len(export_keys) else np.zeros(0, dtype=bool)
+    common = import_keys[both]
+    imported, exported = import_kwh[both], export_kwh[at[both]]
     bounds = np.searchsorted(common >> 32, with_both)
     bounds = np.r_[bounds, len(common)]
     sums = [group_sums(values, bounds) for values in (imported, exported)]
