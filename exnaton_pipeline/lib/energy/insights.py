@@ -27,9 +27,11 @@ so memory is bounded by the chunk, not the fleet. Per chunk one statement reads 
 and one reads the readings (per meter an index range scan, its series aggregated into one
 binary value per register); the statistics are computed for the whole chunk at once (numpy
 matrices meters x quarter hours, pandas groupby over meter keys); a plain loop then only
-words the sentences from each meter's numbers. Every sum that reaches a sentence is added up
-in the same order and the same way as a per-meter `Series.sum()` (`group_sums`), so the
-figures are identical to the last bit to those of a meter computed on its own.
+words the sentences from each meter's numbers. A second thread runs the statements, so the
+next chunk is read and the last one written while one is computed. Every sum that reaches a
+sentence is added up in the same order and the same way as a per-meter `Series.sum()`
+(`group_sums`), so the figures are those of a meter computed on its own to the last bit;
+only the correlations, computed for many meters at once, may differ in the last bits.
 """
 
 from __future__ import annotations
