@@ -1,7 +1,5 @@
 """Analytics assets: energy, cost and insights per meter in each tenant's local time."""
 
-from collections import Counter
-
 import dagster as dg
 
 from exnaton_pipeline.lib.energy import analytics
@@ -123,13 +121,13 @@ def insights(
     `daily_energy` and the 15-minute `meter_readings`.
     """
     with tenant_day_transaction(context, warehouse, tenants) as (tenant, _, conn):
-        found = refresh_insights(conn, tenant)
+        result = refresh_insights(conn, tenant)
     return dg.MaterializeResult(
         metadata={
             "tenant": tenant.id,
-            "meters": len({i.muid for i in found}),
-            "rows_written": len(found),
-            "warnings": sum(i.severity == "warning" for i in found),
-            "by_kind": dg.MetadataValue.json(dict(Counter(i.kind for i in found))),
+            "meters": result.meters,
+            "rows_written": result.rows,
+            "warnings": result.warnings,
+            "by_kind": dg.MetadataValue.json(result.by_kind),
         }
     )

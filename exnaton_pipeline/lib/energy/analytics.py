@@ -12,7 +12,9 @@ docs/analytics.md for the column contract):
   A local day without readings gets no rows; a day with gaps is stored as measured and marked
   `complete = false`, never padded.
 - `weekday_hour_profile`: average energy per ISO weekday x local hour over each meter's
-  trailing window (28 local days ending at its newest local day), recomputed per tenant.
+  trailing window (28 local days ending at its newest local day, or at its newest day up to a
+  given last day), recomputed for all or some meters of a tenant, a chunk of meters per
+  statement.
 
 The time zone reaches SQL only as a bound value (`AT TIME ZONE %(tz)s`); schema names are
 psycopg2 identifiers built from validated tenant ids.
@@ -20,6 +22,7 @@ psycopg2 identifiers built from validated tenant ids.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -217,62 +220,107 @@ class MeterWindow:
     end: date
 
 
-def meter_windows(conn: Connection, schema: str, days: int = WINDOW_DAYS) -> list[MeterWindow]:
+# Each meter's newest local day in daily_energy on or before %(last_day)s (an index probe).
+_NEWEST_DAY = """
+    SELECT m.muid::text AS muid,
+        (SELECT max(d.day) FROM {s}.daily_energy d
+         WHERE d.muid = m.muid AND d.day <= %(last_day)s) AS newest"""
+
+# Every meter of daily_energy: a skip scan over the (muid, day) key, one index probe per
+# meter, whatever the history.
+_EVERY_METER = (
+    """WITH RECURSIVE m AS (
+        (SELECT muid FROM {s}.daily_energy ORDER BY muid LIMIT 1)
+        UNION ALL
+        SELECT (SELECT d.muid FROM {s}.daily_energy d WHERE d.muid > m.muid
+                ORDER BY d.muid LIMIT 1)
+        FROM m WHERE m.muid IS NOT NULL)"""
+    + _NEWEST_DAY
+    + " FROM m WHERE m.muid IS NOT NULL"
+)
+
+_GIVEN_METERS = _NEWEST_DAY + " FROM (SELECT DISTINCT unnest(%(muids)s::uuid[]) AS muid) m"
+
+
+def meter_windows(
+    conn: Connection,
+    schema: str,
+    days: int = WINDOW_DAYS,
+    muids: Sequence[str] | None = None,
+    last_day: date | None = None,
+) -> list[MeterWindow]:
     """Each meter's trailing `days` local days ending at its newest day in `daily_energy`.
 
-    A skip scan over the (muid, day) key: one index probe per meter, whatever the history.
+    `muids` restricts the answer to those meters (None: every meter with daily rows);
+    `last_day` ignores days after it, so the window ends at the newest day on or before it
+    (None: the newest day, for a live tenant today's partial day). A meter without such a
+    day has no window. Ordered by muid.
     """
+    query = _EVERY_METER if muids is None else _GIVEN_METERS
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL(
-                """WITH RECURSIVE m AS (
-                    (SELECT muid FROM {s}.daily_energy ORDER BY muid LIMIT 1)
-                    UNION ALL
-                    SELECT (SELECT d.muid FROM {s}.daily_energy d WHERE d.muid > m.muid
-                            ORDER BY d.muid LIMIT 1)
-                    FROM m WHERE m.muid IS NOT NULL)
-                SELECT m.muid::text,
-                    (SELECT max(d.day) FROM {s}.daily_energy d WHERE d.muid = m.muid)
-                FROM m WHERE m.muid IS NOT NULL ORDER BY 1"""
-            ).format(s=sql.Identifier(schema))
+                "SELECT muid, newest FROM (" + query + ") n WHERE newest IS NOT NULL ORDER BY 1"
+            ).format(s=sql.Identifier(schema)),
+            {"muids": list(muids or []), "last_day": last_day or date.max},
         )
         rows = cur.fetchall()
     return [MeterWindow(muid, end - timedelta(days=days - 1), end) for muid, end in rows]
 
 
-def window_params(windows: list[MeterWindow]) -> dict[str, list]:
-    """Bind values for `unnest(%(muids)s::uuid[], %(starts)s::date[], %(ends)s::date[])`."""
+def window_params(tenant: Tenant, windows: Sequence[MeterWindow]) -> dict[str, object]:
+    """Bind values of WINDOWS: the meters' windows and the tenant's time zone."""
     return {
+        "tz": tenant.timezone,
         "muids": [w.muid for w in windows],
         "starts": [w.start for w in windows],
         "ends": [w.end for w in windows],
     }
 
 
-WINDOWS = (
-    "unnest(%(muids)s::uuid[], %(starts)s::date[], %(ends)s::date[]) "
-    "AS w(muid, window_start, window_end)"
-)
+# The windows as a relation w(idx, muid, window_start, window_end, lo, hi): idx numbers them
+# from 1 in the order given; lo and hi are the instants of the local midnights that start and
+# end the window, computed once per meter rather than once per row joined against them.
+WINDOWS = """w AS MATERIALIZED (
+    SELECT idx, muid, window_start, window_end,
+        window_start::timestamp AT TIME ZONE %(tz)s AS lo,
+        (window_end + 1)::timestamp AT TIME ZONE %(tz)s AS hi
+    FROM unnest(%(muids)s::uuid[], %(starts)s::date[], %(ends)s::date[]) WITH ORDINALITY
+        AS u(muid, window_start, window_end, idx))"""
 
+
+def chunks(windows: Sequence[MeterWindow], size: int) -> Iterator[Sequence[MeterWindow]]:
+    """`windows` in consecutive slices of at most `size`."""
+    for first in range(0, len(windows), size):
+        yield windows[first : first + size]
+
+
+# Per meter (a lateral subquery: one index range scan and a small in-memory sort each): the
+# hours of each local day first (the two 02:00 hours of an autumn DST day add up to one), then
+# the average over the window's days per weekday and hour. Sums in time order, as always.
 _PROFILE_INSERT = (
-    """WITH per_day AS (
-        SELECT h.muid, w.window_start, w.window_end, h.local_date, h.iso_weekday, h.local_hour,
-            sum(h.import_kwh ORDER BY h.hour_start) AS import_kwh,
-            sum(h.export_kwh ORDER BY h.hour_start) AS export_kwh
-        FROM """
+    "WITH "
     + WINDOWS
     + """
-        JOIN {s}.hourly_energy h ON h.muid = w.muid
-         AND h.hour_start >= (w.window_start::timestamp AT TIME ZONE %(tz)s)
-         AND h.hour_start < ((w.window_end + 1)::timestamp AT TIME ZONE %(tz)s)
-        GROUP BY 1, 2, 3, 4, 5, 6)
     INSERT INTO {s}.weekday_hour_profile (muid, weekday, hour, avg_import_kwh, avg_export_kwh,
         days, window_start, window_end)
-    SELECT muid, iso_weekday, local_hour, avg(import_kwh ORDER BY local_date),
-        avg(export_kwh ORDER BY local_date), count(*), window_start, window_end
-    FROM per_day GROUP BY muid, iso_weekday, local_hour, window_start, window_end
+    SELECT w.muid, p.iso_weekday, p.local_hour, p.avg_import_kwh, p.avg_export_kwh, p.days,
+        w.window_start, w.window_end
+    FROM w CROSS JOIN LATERAL (
+        SELECT iso_weekday, local_hour, avg(import_kwh ORDER BY local_date) AS avg_import_kwh,
+            avg(export_kwh ORDER BY local_date) AS avg_export_kwh, count(*) AS days
+        FROM (
+            SELECT local_date, iso_weekday, local_hour,
+                sum(import_kwh ORDER BY hour_start) AS import_kwh,
+                sum(export_kwh ORDER BY hour_start) AS export_kwh
+            FROM {s}.hourly_energy h
+            WHERE h.muid = w.muid AND h.hour_start >= w.lo AND h.hour_start < w.hi
+            GROUP BY local_date, iso_weekday, local_hour) per_day
+        GROUP BY iso_weekday, local_hour) p
 """
 )
+
+PROFILE_CHUNK_METERS = 2_000  # meters per INSERT: bounds the statement, not the result
 
 
 @dataclass(frozen=True)
@@ -281,19 +329,33 @@ class ProfileResult:
     rows_written: int
 
 
-def refresh_weekday_hour_profile(conn: Connection, tenant: Tenant) -> ProfileResult:
-    """Recompute the tenant's weekday x hour profile over each meter's trailing window.
+def refresh_weekday_hour_profile(
+    conn: Connection,
+    tenant: Tenant,
+    muids: Sequence[str] | None = None,
+    last_day: date | None = None,
+) -> ProfileResult:
+    """Recompute the weekday x hour profile over each meter's trailing window.
 
+    `muids` (None: every meter) and `last_day` choose the meters and their windows as in
+    `meter_windows`; the rows of exactly those meters are replaced, other meters' rows stay.
     The two 02:00 hours of an autumn DST day add up to one value for that day and hour.
     """
     begin_refresh(conn, tenant)
-    windows = meter_windows(conn, tenant.schema)
+    windows = meter_windows(conn, tenant.schema, muids=muids, last_day=last_day)
     s = sql.Identifier(tenant.schema)
+    written = 0
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("DELETE FROM {s}.weekday_hour_profile").format(s=s))
-        cur.execute(
-            sql.SQL(_PROFILE_INSERT).format(s=s),
-            {"tz": tenant.timezone, **window_params(windows)},
-        )
-        written = cur.rowcount
+        if muids is None:
+            cur.execute(sql.SQL("DELETE FROM {s}.weekday_hour_profile").format(s=s))
+        else:
+            cur.execute(
+                sql.SQL("DELETE FROM {s}.weekday_hour_profile WHERE muid = ANY(%s::uuid[])").format(
+                    s=s
+                ),
+                (list(muids),),
+            )
+        for chunk in chunks(windows, PROFILE_CHUNK_METERS):
+            cur.execute(sql.SQL(_PROFILE_INSERT).format(s=s), window_params(tenant, chunk))
+            written += cur.rowcount
     return ProfileResult(windows, written)

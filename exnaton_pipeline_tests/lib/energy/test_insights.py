@@ -105,6 +105,22 @@ def test_base_load_is_the_median_of_daily_minima():
     assert base_load_kw(frame, ZURICH, {date(2023, 5, 2)}) == pytest.approx(0.05 * 4)
 
 
+def test_group_sums_add_up_each_run_as_numpy_adds_it_alone():
+    # four-decimal readings, as meters send them; runs of every length up to 300, some empty
+    rng = np.random.default_rng(7)
+    lengths = rng.integers(0, 300, 200)
+    values = rng.gamma(0.6, 0.06, lengths.sum()).round(4)
+    bounds = np.r_[0, np.cumsum(lengths)]
+    expected = [values[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    assert insights.group_sums(values, bounds).tolist() == expected  # to the last bit
+    # the order matters: these 16 add up to 8.23 pairwise (numpy), to 8.229999999999999 one
+    # after the other (a running sum)
+    run = [0.78, 0.29, 0.32, 0.65, 0.65, 0.69, 0.87, 0.29, 0.93, 0.01, 0.08, 0.97, 0.94, 0.3]
+    run += [0.14, 0.32]
+    assert insights.group_sums(np.array(run), np.array([0, 16])).tolist() == [8.23]
+    assert sum(run) == 8.229999999999999
+
+
 def test_tariff_plan_words_and_mean_rate(registry):
     plan = registry.get("demo").tariff
     assert plan.describe_band("high") == "Mon-Fri 07:00-20:00"
