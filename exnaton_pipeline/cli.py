@@ -104,10 +104,51 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             print(f"interrupted: backfill {backfill.backfill_id} is cancelled", flush=True)
             return 130
         report.clear()
-    print(f"{report.progress.done} of {len(keys)} partitions succeeded", flush=True)
-    if ended.status.value not in ("COMPLETED_SUCCESS", "COMPLETED_FAILED"):
-        print(f"backfill {backfill.backfill_id} ended {ended.status.value}")
-    return 0 if report.progress.done == len(keys) else 1
+        print(f"{report.progress.done} of {len(keys)} partitions succeeded", flush=True)
+        if ended.status.value not in ("COMPLETED_SUCCESS", "COMPLETED_FAILED"):
+            print(f"backfill {backfill.backfill_id} ended {ended.status.value}")
+        per_day_ok = _per_day_work(instance, defs, args.tenant, by_daemon)
+    return 0 if report.progress.done == len(keys) and per_day_ok else 1
+
+
+def _per_day_work(instance, defs, tenant_id: str, by_daemon: bool) -> bool:
+    """After a backfill, the tenant's per-day work (profile and insights) for the meters whose
+    days it changed: run here, or left to the daemon's insights_sensor."""
+    from exnaton_pipeline.lib.scheduling import last_settled_day
+    from exnaton_pipeline.orchestration.per_day import PER_DAY_JOB, PER_DAY_STEP, per_day_config
+
+    if by_daemon:
+        print(
+            f"per-day work (profile, insights): the insights_sensor requests {PER_DAY_JOB} "
+            "within 15 minutes",
+            flush=True,
+        )
+        return True
+    tenant = load_registry(settings.tenants_file()).get(tenant_id)
+    last_day = last_settled_day(datetime.now(UTC), tenant)
+    started = time.monotonic()
+    result = defs.resolve_job_def(PER_DAY_JOB).execute_in_process(
+        partition_key=tenant_id,
+        instance=instance,
+        run_config={**QUIET, **per_day_config(last_day)},
+        tags={"exnaton/trigger": "cli-backfill"},
+        raise_on_error=False,
+    )
+    run = instance.get_run_by_id(result.run_id)
+    if result.success:
+        meta = result.asset_materializations_for_node(PER_DAY_STEP)[-1].metadata
+        outcome = (
+            f"{meta['meters_changed'].value} meter(s) changed, "
+            f"{meta['rows_written'].value} insights written"
+        )
+    else:
+        outcome = _failure(instance, run)
+    print(
+        f"per-day work up to {last_day} ({PER_DAY_JOB}, run {result.run_id[:8]}, "
+        f"{time.monotonic() - started:.1f}s): {outcome}",
+        flush=True,
+    )
+    return result.success
 
 
 def _execute(instance, defs, backfill, by_daemon: bool, report: _Report):

@@ -257,6 +257,33 @@ def set_up_tenant(url: str, tenant) -> str:
     return migrated.storage
 
 
+def _resources(database_url: str, source_url: str, s3=None) -> dict:
+    """The code location's resources, the warehouse and source pointed at the test's own (and
+    the S3 client resource `s3`, default: AWS_ENDPOINT_URL's)."""
+    from exnaton_pipeline.definitions import defs
+    from exnaton_pipeline.orchestration.resources import (
+        S3ClientResource,
+        SourceResource,
+        WarehouseResource,
+    )
+
+    return {
+        **(defs.resources or {}),
+        "warehouse": WarehouseResource(database_url=database_url),
+        "source": SourceResource(
+            source_url=source_url,
+            s3=s3 or S3ClientResource(endpoint_url=os.environ.get("AWS_ENDPOINT_URL")),
+        ),
+    }
+
+
+def _job_assets(job_name: str) -> list:
+    from exnaton_pipeline.definitions import defs
+    from exnaton_pipeline.orchestration.job_assets import job_assets
+
+    return job_assets(defs, job_name)
+
+
 def materialize_days(
     tenant_id: str,
     days: list[date],
@@ -267,46 +294,53 @@ def materialize_days(
     run_config: dict | None = None,
     s3=None,
 ):
-    """Materialize the code location's assets (and checks) for tenant-day partitions.
-
-    Uses the real definitions with the warehouse and source pointed at the test's own (and
-    the S3 client resource `s3`, default: AWS_ENDPOINT_URL's).
-    Returns the list of ExecuteInProcessResult, one per day.
-    """
+    """Materialize the assets (and checks) of the 15-minute tick (`meter_data_job`) for
+    tenant-day partitions, with the real definitions and the test's warehouse and source.
+    Returns the list of ExecuteInProcessResult, one per day."""
     import dagster as dg
 
-    from exnaton_pipeline.definitions import defs
     from exnaton_pipeline.orchestration.partitions import partition_key
-    from exnaton_pipeline.orchestration.resources import (
-        S3ClientResource,
-        SourceResource,
-        WarehouseResource,
-    )
 
-    assets = list(defs.assets or [])
-    checks = list(defs.asset_checks or [])
-    resources = {
-        **(defs.resources or {}),
-        "warehouse": WarehouseResource(database_url=database_url),
-        "source": SourceResource(
-            source_url=source_url,
-            s3=s3 or S3ClientResource(endpoint_url=os.environ.get("AWS_ENDPOINT_URL")),
-        ),
-    }
-    results = []
-    for day in days:
-        results.append(
-            dg.materialize(
-                [*assets, *checks],
-                partition_key=partition_key(tenant_id, day),
-                resources=resources,
-                instance=instance,
-                selection=selection,
-                run_config=run_config,
-                raise_on_error=False,
-            )
+    assets = _job_assets("meter_data_job")
+    resources = _resources(database_url, source_url, s3)
+    return [
+        dg.materialize(
+            assets,
+            partition_key=partition_key(tenant_id, day),
+            resources=resources,
+            instance=instance,
+            selection=selection,
+            run_config=run_config,
+            raise_on_error=False,
         )
-    return results
+        for day in days
+    ]
+
+
+def materialize_per_day(
+    tenant_id: str,
+    database_url: str,
+    last_day: date | None = None,
+    all_meters: bool = False,
+    instance=None,
+):
+    """Materialize the tenant's per-day work (`insights_job`: profile and insights), windows
+    ending at local day `last_day` (default: the tenant's last settled day, today)."""
+    import dagster as dg
+
+    from exnaton_pipeline.orchestration.per_day import per_day_config
+
+    config = per_day_config(last_day, all_meters) if last_day else None
+    if config is None and all_meters:
+        raise ValueError("all_meters needs last_day")
+    return dg.materialize(
+        _job_assets("insights_job"),
+        partition_key=tenant_id,
+        resources=_resources(database_url, ""),
+        instance=instance,
+        run_config=config,
+        raise_on_error=False,
+    )
 
 
 def day_range(start: date, end: date) -> list[date]:
@@ -320,7 +354,8 @@ FEBRUARY = day_range(date(2023, 2, 1), date(2023, 2, 28))
 class Sample:
     url: str
     source_url: str
-    results: list
+    results: list  # the tick job's run of each day
+    per_day: object  # the per-day job's run after them
 
 
 @pytest.fixture(scope="session")
@@ -335,5 +370,6 @@ def february(pg_server_url, tmp_path_factory, registry) -> Iterator[Sample]:
     source = LocalSource(tmp_path_factory.mktemp("february") / "source")
     write_sample(source, registry.get("demo"))
     results = materialize_days("demo", FEBRUARY, url, str(source.root))
-    yield Sample(url, str(source.root), results)
+    per_day = materialize_per_day("demo", url)
+    yield Sample(url, str(source.root), results, per_day)
     drop_database(pg_server_url, url)

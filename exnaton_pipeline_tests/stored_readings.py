@@ -11,7 +11,7 @@ from psycopg2 import sql
 
 from exnaton_pipeline.lib.energy import analytics
 from exnaton_pipeline.lib.tenants import Tenant
-from exnaton_pipeline.lib.warehouse import database, migrate, writes
+from exnaton_pipeline.lib.warehouse import database, migrate, stale, writes
 
 QUARTER = timedelta(minutes=15)
 
@@ -44,24 +44,32 @@ def readings(
 
 
 def store(url: str, tenant: Tenant, *frames: pd.DataFrame) -> None:
-    """The tenant's schema at head (as its tenant_schema asset leaves it), then the readings."""
+    """The tenant's schema at head (as its tenant_schema asset leaves it), then the readings
+    (which queues their local hours for the next refresh)."""
     migrate.migrate_tenant(url, tenant)
     with database.transaction(url) as conn:
-        writes.upsert_readings(conn, tenant.schema, pd.concat(frames, ignore_index=True))
+        writes.upsert_readings(
+            conn, tenant.schema, pd.concat(frames, ignore_index=True), tenant.timezone
+        )
 
 
 def utc_days(quarters: list[datetime]) -> list[date]:
     return sorted({ts.date() for ts in quarters})
 
 
-def refresh(url: str, tenant: Tenant, days: list[date]) -> list[analytics.Recomputed]:
-    """Run hourly and daily refreshes for UTC day partitions, one transaction each."""
-    done = []
-    for day in days:
-        with database.transaction(url) as conn:
-            done.append(analytics.refresh_hourly_energy(conn, tenant, day))
-            analytics.refresh_daily_energy(conn, tenant, day)
-    return done
+def refresh(
+    url: str, tenant: Tenant, recompute: list[date] | None = None
+) -> list[analytics.Recomputed]:
+    """What the tick's hourly_energy and daily_energy steps do, in one transaction: recompute
+    the queued meter hours and days; `recompute` also queues every meter hour of the local days
+    those UTC days touch (a partition run with `recompute: true`). Returns the hourly result."""
+    with database.transaction(url) as conn:
+        for day in recompute or []:
+            days = analytics.local_days(day, tenant.zone)
+            stale.mark_local_days(conn, tenant.schema, tenant.timezone, days[0], days[-1])
+        done = analytics.refresh_hourly_energy(conn, tenant)
+        analytics.refresh_daily_energy(conn, tenant)
+    return [done]
 
 
 def rows(url: str, tenant: Tenant, query: str, params: tuple = ()) -> list[dict]:

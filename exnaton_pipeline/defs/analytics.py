@@ -1,19 +1,39 @@
-"""Analytics assets: energy, cost and insights per meter in each tenant's local time."""
+"""Analytics assets: energy, cost and insights per meter in each tenant's local time.
+
+Two cadences (docs/analytics.md, "What a tick recomputes"). `hourly_energy` and
+`daily_energy` run in every tick of the `meter_data_job` and recompute only the meter hours
+and days whose readings changed. `weekday_hour_profile` and `insights` cover 28-day windows;
+the `insights_job` recomputes them once per settled local day, for the meters whose days
+changed, when the `insights_sensor` asks.
+"""
+
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
 from exnaton_pipeline.lib.energy import analytics
 from exnaton_pipeline.lib.energy.insights import refresh_insights
-from exnaton_pipeline.lib.warehouse import tables
+from exnaton_pipeline.lib.scheduling import last_settled_day
+from exnaton_pipeline.lib.warehouse import stale, tables
+from exnaton_pipeline.lib.warehouse.database import transaction
 from exnaton_pipeline.orchestration.catalog import table_metadata
-from exnaton_pipeline.orchestration.partitions import tenant_day_asset, tenant_day_transaction
+from exnaton_pipeline.orchestration.freshness import DAY_FRESHNESS, TICK_FRESHNESS
+from exnaton_pipeline.orchestration.partitions import (
+    OWNERS,
+    tenant_day_asset,
+    tenant_day_transaction,
+    tenant_partitions,
+)
+from exnaton_pipeline.orchestration.per_day import PER_DAY_STEP
 from exnaton_pipeline.orchestration.resources import TenantRegistryResource, WarehouseResource
+from exnaton_pipeline.orchestration.retries import TRANSIENT_RETRY, retry_only_transient
 
 
-def _local_day_metadata(tenant_id: str, timezone: str, result: analytics.Recomputed) -> dict:
+def _recomputed_metadata(tenant_id: str, timezone: str, result: analytics.Recomputed) -> dict:
     return {
         "tenant": tenant_id,
         "timezone": timezone,
+        "keys_recomputed": result.keys,
         "local_days_recomputed": ", ".join(d.isoformat() for d in result.local_days),
         "rows_deleted": result.rows_deleted,
         "rows_written": result.rows_written,
@@ -25,6 +45,7 @@ def _local_day_metadata(tenant_id: str, timezone: str, result: analytics.Recompu
     kinds={"postgres"},
     deps=["meter_readings"],
     metadata=table_metadata(tables.hourly_energy),
+    freshness_policy=TICK_FRESHNESS,
 )
 def hourly_energy(
     context: dg.AssetExecutionContext,
@@ -34,20 +55,22 @@ def hourly_energy(
     """Energy and money per meter and LOCAL hour in `tenant_<id>.hourly_energy`.
 
     Import and export kWh, the import split into high/low tariff band (priced per 15-minute
-    interval by the tenant's plan in its time zone), cost, feed-in credit and the number of
-    readings present. Source: `meter_readings`. A UTC day touches two local days; both are
-    recomputed whole, so a DST day has 23 or 25 rows per meter and hours never mix days.
+    interval by the tenant's plan in its time zone), cost, feed-in credit, the readings
+    present and the largest import. Source: `meter_readings`, only the meter hours whose
+    readings this run (or a failed earlier one) inserted or corrected. A DST day has 23 or 25
+    hours; hours never mix days. Fresh: within the 15-minute tick that delivered the readings.
     """
-    with tenant_day_transaction(context, warehouse, tenants) as (tenant, day, conn):
-        result = analytics.refresh_hourly_energy(conn, tenant, day)
-    return dg.MaterializeResult(metadata=_local_day_metadata(tenant.id, tenant.timezone, result))
+    with tenant_day_transaction(context, warehouse, tenants) as (tenant, _, conn):
+        result = analytics.refresh_hourly_energy(conn, tenant)
+    return dg.MaterializeResult(metadata=_recomputed_metadata(tenant.id, tenant.timezone, result))
 
 
 @tenant_day_asset(
     group_name="analytics",
     kinds={"postgres"},
-    deps=["meter_readings"],
+    deps=[hourly_energy],
     metadata=table_metadata(tables.daily_energy),
+    freshness_policy=TICK_FRESHNESS,
 )
 def daily_energy(
     context: dg.AssetExecutionContext,
@@ -59,75 +82,119 @@ def daily_energy(
     What a customer's bill and daily chart are built from: import, export, high/low tariff
     split, cost, feed-in credit, the largest 15-minute demand (kW) and when, and how many of
     the day's quarter hours (92/96/100) were measured. A day without readings has no row; a
-    day with gaps is stored as measured and marked complete = false. Source: `meter_readings`.
+    day with gaps is stored as measured and marked complete = false. Rolled up from
+    `hourly_energy` for the meter days whose hours this run recomputed. Fresh: within the
+    15-minute tick that delivered the readings.
     """
-    with tenant_day_transaction(context, warehouse, tenants) as (tenant, day, conn):
-        result = analytics.refresh_daily_energy(conn, tenant, day)
+    with tenant_day_transaction(context, warehouse, tenants) as (tenant, _, conn):
+        result = analytics.refresh_daily_energy(conn, tenant)
         incomplete = analytics.incomplete_days(conn, tenant.schema, result.local_days)
     return dg.MaterializeResult(
         metadata={
-            **_local_day_metadata(tenant.id, tenant.timezone, result),
+            **_recomputed_metadata(tenant.id, tenant.timezone, result),
             "incomplete_meter_days": incomplete,
         }
     )
 
 
-@tenant_day_asset(
-    group_name="analytics",
-    kinds={"postgres"},
-    deps=[hourly_energy, daily_energy],
-    metadata=table_metadata(tables.weekday_hour_profile),
+class PerDayConfig(dg.Config):
+    last_day: str = ""
+    """Local day (YYYY-MM-DD) the 28-day windows end at; empty: the tenant's last settled day."""
+    all_meters: bool = False
+    """Recompute every meter, not only those whose days changed (repairs, rule changes)."""
+
+
+# Every day partition of a tenant feeds its tenant partition of the per-day assets.
+_ALL_DAYS_OF_TENANT = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="tenant")
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "weekday_hour_profile",
+            group_name="analytics",
+            kinds={"postgres"},
+            owners=OWNERS,
+            deps=[dg.AssetDep(hourly_energy, partition_mapping=_ALL_DAYS_OF_TENANT)],
+            metadata=table_metadata(tables.weekday_hour_profile),
+            freshness_policy=DAY_FRESHNESS,
+            description=(
+                "Each meter's typical week: average kWh per ISO weekday and local hour (the "
+                "heatmap), over its trailing 28 local days ending at the tenant's last settled "
+                "day, from `hourly_energy`. Recomputed once per local day for the meters whose "
+                "days changed. Fresh: within 30 minutes after each local day ends."
+            ),
+        ),
+        dg.AssetSpec(
+            "insights",
+            group_name="analytics",
+            kinds={"postgres", "pandas"},
+            owners=OWNERS,
+            deps=[
+                dg.AssetDep(daily_energy, partition_mapping=_ALL_DAYS_OF_TENANT),
+                dg.AssetDep("meter_readings", partition_mapping=_ALL_DAYS_OF_TENANT),
+            ],
+            metadata=table_metadata(tables.insights),
+            freshness_policy=DAY_FRESHNESS,
+            description=(
+                "Findings per meter, each a plain sentence with the numbers, for the customer "
+                "dashboard: base load and its yearly cost, peak demand, high-tariff share and "
+                "the saving from shifting load, weekday vs weekend, unusual days, repetition, "
+                "feed-in and its value, self-consumption and self-sufficiency per installation, "
+                "days with missing readings. Over each meter's trailing 28 local days ending at "
+                "the tenant's last settled day, from `daily_energy` and the 15-minute "
+                "`meter_readings`. Recomputed once per local day for the meters whose days "
+                "changed. Fresh: within 30 minutes after each local day ends."
+            ),
+        ),
+    ],
+    partitions_def=tenant_partitions,
+    retry_policy=TRANSIENT_RETRY,
+    name=PER_DAY_STEP,
 )
-def weekday_hour_profile(
+def per_day_analytics(
     context: dg.AssetExecutionContext,
+    config: PerDayConfig,
     warehouse: WarehouseResource,
     tenants: TenantRegistryResource,
-) -> dg.MaterializeResult:
-    """Each meter's typical week: average kWh per ISO weekday and local hour (the heatmap).
-
-    Recomputed for the whole tenant whenever one of its partitions runs, over each meter's
-    trailing 28 local days (ending at its newest day), from `hourly_energy`.
-    """
-    with tenant_day_transaction(context, warehouse, tenants) as (tenant, _, conn):
-        result = analytics.refresh_weekday_hour_profile(conn, tenant)
-    return dg.MaterializeResult(
+):
+    """The 28-day window work of one tenant, once its local day is over."""
+    with retry_only_transient():
+        tenant = tenants.tenant(context.partition_key)
+        last_day = (
+            date.fromisoformat(config.last_day)
+            if config.last_day
+            else last_settled_day(datetime.now(UTC), tenant)
+        )
+        with transaction(warehouse.url()) as conn:
+            changed = stale.changed_windows(conn, tenant.schema, last_day)
+            muids = None if config.all_meters else changed.muids
+            profile = analytics.refresh_weekday_hour_profile(conn, tenant, muids, last_day)
+            found = refresh_insights(conn, tenant, muids, last_day)
+        if changed.newest_mark is not None:
+            with transaction(warehouse.url()) as conn:
+                stale.clear_windows(conn, tenant.schema, last_day, changed.newest_mark)
+    scope = {
+        "tenant": tenant.id,
+        "last_day": last_day.isoformat(),
+        "meters_changed": "all" if muids is None else len(muids),
+    }
+    yield dg.MaterializeResult(
+        asset_key="weekday_hour_profile",
         metadata={
-            "tenant": tenant.id,
-            "meters": len(result.windows),
-            "rows_written": result.rows_written,
+            **scope,
+            "meters": len(profile.windows),
+            "rows_written": profile.rows_written,
             "window_days": analytics.WINDOW_DAYS,
-            "newest_local_day": str(max((w.end for w in result.windows), default="")),
-        }
+        },
     )
-
-
-@tenant_day_asset(
-    group_name="analytics",
-    kinds={"postgres", "pandas"},
-    deps=[daily_energy, "meter_readings"],
-    metadata=table_metadata(tables.insights),
-)
-def insights(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    tenants: TenantRegistryResource,
-) -> dg.MaterializeResult:
-    """Findings per meter, each a plain sentence with the numbers, for the customer dashboard.
-
-    Base load and its yearly cost, peak demand, high-tariff share and the saving from shifting
-    load, weekday vs weekend, unusual days, daily/weekly repetition, feed-in and its value,
-    self-consumption and self-sufficiency per installation, and days with missing readings.
-    Recomputed for the whole tenant over each meter's trailing 28 local days, from
-    `daily_energy` and the 15-minute `meter_readings`.
-    """
-    with tenant_day_transaction(context, warehouse, tenants) as (tenant, _, conn):
-        result = refresh_insights(conn, tenant)
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key="insights",
         metadata={
-            "tenant": tenant.id,
-            "meters": result.meters,
-            "rows_written": result.rows,
-            "warnings": result.warnings,
-            "by_kind": dg.MetadataValue.json(result.by_kind),
-        }
+            **scope,
+            "meters": found.meters,
+            "rows_written": found.rows,
+            "warnings": found.warnings,
+            "by_kind": dg.MetadataValue.json(found.by_kind),
+        },
     )

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from exnaton_pipeline.lib.scheduling import SETTLE_TIME
 from exnaton_pipeline.lib.tenants import Tenant
 from exnaton_pipeline.lib.warehouse import quality
 from exnaton_pipeline.orchestration.partitions import tenant_day_transaction, tenant_days
@@ -60,8 +61,9 @@ SPECS = [
     ),
     _spec(
         "no_duplicate_readings",
-        "No (muid, OBIS, interval start) stored twice for this UTC day. ERROR, blocking: "
-        "duplicates would double-count energy and cost in every aggregate.",
+        "No (muid, OBIS, interval start) stored twice among the meter hours this run "
+        "changed, before they are aggregated. ERROR, blocking: duplicates would "
+        "double-count energy and cost in every aggregate.",
         blocking=True,
     ),
     _spec(
@@ -92,7 +94,7 @@ def meter_readings_quality(
     with tenant_day_transaction(context, warehouse, tenants) as (tenant, day, conn):
         rejections = quality.rejections(conn, tenant.schema, day)
         complete = quality.completeness(conn, tenant.schema, tenant.zone, day, now)
-        dupes = quality.duplicates(conn, tenant.schema, day)
+        dupes = quality.duplicates(conn, tenant.schema)
         newest = quality.newest_reading(conn, tenant.schema)
     yield schema_validation(rejections)
     yield completeness(complete, tenant)
@@ -150,8 +152,7 @@ def schema_validation(rejections: quality.Rejections) -> dg.AssetCheckResult:
 def completeness(report: quality.Completeness, tenant: Tenant) -> dg.AssetCheckResult:
     judged = ", ".join(f"{d.day} ({d.expected_intervals} intervals)" for d in report.judged)
     pending = ", ".join(
-        f"{d.day} (judged after {(d.end + quality.SETTLE_TIME):%Y-%m-%d %H:%M} UTC)"
-        for d in report.pending
+        f"{d.day} (judged after {(d.end + SETTLE_TIME):%Y-%m-%d %H:%M} UTC)" for d in report.pending
     )
     metadata = {
         "local_days_judged": [str(d.day) for d in report.judged],

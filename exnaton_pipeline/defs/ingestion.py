@@ -1,10 +1,15 @@
 """Ingestion assets: raw meter objects from the source, validated into the readings table."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 
+from exnaton_pipeline.lib.energy.analytics import local_days
 from exnaton_pipeline.lib.ingestion import ingest
-from exnaton_pipeline.lib.warehouse import tables
+from exnaton_pipeline.lib.warehouse import stale, tables
+from exnaton_pipeline.lib.warehouse.database import transaction
 from exnaton_pipeline.orchestration.catalog import readings_metadata, table_metadata
+from exnaton_pipeline.orchestration.freshness import TICK_FRESHNESS
 from exnaton_pipeline.orchestration.partitions import tenant_and_day, tenant_day_asset
 from exnaton_pipeline.orchestration.resources import (
     SourceResource,
@@ -19,22 +24,33 @@ IGNORED_SHOWN = 20
 class RawReadingsConfig(dg.Config):
     reprocess: bool = False
     """Read every object of the day again, ignoring the manifest (repairs, rule changes)."""
+    recompute: bool = False
+    """Recompute the hourly and daily rows of the local days this UTC day touches, for every
+    meter, even when nothing new arrived (after a tariff change or a repair)."""
 
 
-@tenant_day_asset(group_name="ingestion", kinds={"s3"}, deps=["tenant_schema"])
+@tenant_day_asset(
+    group_name="ingestion",
+    kinds={"s3"},
+    deps=["tenant_schema"],
+    output_required=False,
+    freshness_policy=TICK_FRESHNESS,
+)
 def raw_meter_readings(
     context: dg.AssetExecutionContext,
     config: RawReadingsConfig,
     source: SourceResource,
     warehouse: WarehouseResource,
     tenants: TenantRegistryResource,
-) -> ingest.NewObjects:
+) -> Iterator[dg.Output[ingest.NewObjects] | dg.AssetObservation]:
     """Meter API responses delivered for one tenant and UTC day and not yet ingested.
 
     Source: `<source>/<tenant prefix>/<YYYY-MM-DD>/*.json`, each object one API response of
     one or many meters. Only objects whose key and version (ETag) are not in the manifest are
     handed on, so a 15-minute tick costs what is new; objects that are not `*.json` are
-    listed as ignored, never read.
+    listed as ignored, never read. A tick with nothing new and nothing left to aggregate is
+    recorded as an observation and stops here: the steps after it are skipped. Fresh: listed
+    every 15 minutes by the schedule.
     """
     tenant_id, day = tenant_and_day(context)
     with retry_only_transient():
@@ -52,24 +68,36 @@ def raw_meter_readings(
                 ),
                 allow_retries=False,
             )
+        with transaction(warehouse.url()) as conn:
+            if config.recompute:
+                days = local_days(day, tenant.zone)
+                first, last = days[0], days[-1]
+                hours = stale.mark_local_days(conn, tenant.schema, tenant.timezone, first, last)
+                context.log.info(f"recompute: {hours} meter hours of {first}..{last} queued")
+            pending = stale.aggregation_pending(conn, tenant.schema)
     if new.ignored:
         context.log.warning(f"ignored {len(new.ignored)} object(s) that are not *.json")
-    context.add_output_metadata(
-        {
-            "source": dg.MetadataValue.text(f"{src.describe()}/{ingest.day_prefix(tenant, day)}/"),
-            "objects_listed": new.listed,
-            "objects_new": len(new.objects),
-            "objects_ignored": len(new.ignored),
-            "ignored": dg.MetadataValue.json(new.ignored[:IGNORED_SHOWN]),
-        }
-    )
-    return new
+    metadata = {
+        "source": dg.MetadataValue.text(f"{src.describe()}/{ingest.day_prefix(tenant, day)}/"),
+        "objects_listed": new.listed,
+        "objects_new": len(new.objects),
+        "objects_ignored": len(new.ignored),
+        "ignored": dg.MetadataValue.json(new.ignored[:IGNORED_SHOWN]),
+    }
+    if not new.objects and not pending:
+        context.log.info("nothing new and nothing to aggregate: the run stops here")
+        yield dg.AssetObservation(
+            asset_key=context.asset_key, partition=context.partition_key, metadata=metadata
+        )
+        return
+    yield dg.Output(new, metadata=metadata)
 
 
 @tenant_day_asset(
     group_name="warehouse",
     kinds={"postgres", "pandas"},
     metadata=table_metadata(tables.meter_readings),
+    freshness_policy=TICK_FRESHNESS,
 )
 def meter_readings(
     context: dg.AssetExecutionContext,

@@ -1,4 +1,5 @@
-"""The sweep: objects delivered late, corrected or missed on days the schedule no longer visits."""
+"""Sensors: the sweep for objects delivered late, corrected or missed on days the schedule no
+longer visits, and the trigger of the per-day work once a tenant's local day is over."""
 
 import hashlib
 from datetime import UTC, datetime, timedelta
@@ -7,8 +8,11 @@ import dagster as dg
 
 from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.ingestion import ingest
-from exnaton_pipeline.lib.scheduling import partitions_due
+from exnaton_pipeline.lib.scheduling import last_settled_day, partitions_due
+from exnaton_pipeline.lib.warehouse import stale, tenant_schema
+from exnaton_pipeline.lib.warehouse.database import transaction
 from exnaton_pipeline.orchestration.partitions import partition_key, tenant_partitions
+from exnaton_pipeline.orchestration.per_day import PER_DAY_JOB, per_day_config
 from exnaton_pipeline.orchestration.resources import (
     SourceResource,
     TenantRegistryResource,
@@ -58,3 +62,44 @@ def late_objects_sensor(
                     "exnaton/reason": f"{len(objects)} object(s) not yet ingested",
                 },
             )
+
+
+@dg.sensor(
+    job_name=PER_DAY_JOB,
+    minimum_interval_seconds=15 * 60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def insights_sensor(
+    context: dg.SensorEvaluationContext,
+    warehouse: WarehouseResource,
+    tenants: TenantRegistryResource,
+):
+    """Every 15 minutes, asks for each tenant's per-day work (weekday_hour_profile, insights)
+    when meter days up to its last settled local day changed since that work last ran.
+
+    So the 28-day windows move once per local day, about 30 minutes after local midnight, and
+    a backfill or a late correction of an older day recomputes the windows of exactly the
+    meters concerned. The run key names the tenant, the day and the newest change, so one
+    set of changes is requested once.
+    """
+    now = datetime.now(UTC)
+    known = set(tenant_partitions.get_partition_keys())
+    for tenant in (t for t in tenants.registry.tenants if t.id in known):
+        last_day = last_settled_day(now, tenant)
+        with transaction(warehouse.url()) as conn:
+            if not tenant_schema.is_set_up(conn, tenant.schema):
+                continue
+            changed = stale.changed_windows(conn, tenant.schema, last_day)
+        if changed.newest_mark is None:
+            continue
+        yield dg.RunRequest(
+            run_key=f"{tenant.id}:{last_day}:{changed.newest_mark.isoformat()}",
+            partition_key=tenant.id,
+            run_config=per_day_config(last_day),
+            tags={
+                "exnaton/trigger": "sensor",
+                "exnaton/reason": (
+                    f"{len(changed.muids)} meter(s) changed on days up to {last_day}"
+                ),
+            },
+        )

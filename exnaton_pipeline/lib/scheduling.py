@@ -23,6 +23,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from exnaton_pipeline.lib.tenants import Tenant
 
 LATE_WINDOW = timedelta(hours=1)
+# A local day counts as over this long after its end (the last batch may arrive a little late).
+SETTLE_TIME = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -59,3 +61,11 @@ def partitions_due(instant: datetime, tenants: Iterable[Tenant]) -> list[DuePart
             due.append(DuePartition(tenant.id, today - timedelta(days=1), reason))
         due.append(DuePartition(tenant.id, today, "current UTC day"))
     return due
+
+
+def last_settled_day(instant: datetime, tenant: Tenant) -> date:
+    """The newest local day of the tenant that ended at least SETTLE_TIME before `instant`:
+    the day the per-day work (28-day windows) ends at."""
+    if instant.tzinfo is None:
+        raise ValueError(f"instant {instant} has no time zone; pass an aware datetime")
+    return (instant - SETTLE_TIME).astimezone(tenant.zone).date() - timedelta(days=1)

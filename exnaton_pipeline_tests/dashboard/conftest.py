@@ -32,7 +32,7 @@ from psycopg2 import sql
 
 from exnaton_pipeline.lib.energy import analytics
 from exnaton_pipeline.lib.tenants import Registry, Tenant
-from exnaton_pipeline.lib.warehouse import database, roles, writes
+from exnaton_pipeline.lib.warehouse import database, roles, stale, writes
 from exnaton_pipeline_tests.conftest import set_up_tenant
 from streamlit_app import throttle
 
@@ -123,7 +123,7 @@ def _store_energy(
     conn, muids: tuple[str, ...], hours: list[tuple[date, int]], energy: Energy
 ) -> None:
     """Readings, hourly and daily energy of the meters' local hours, following `energy`."""
-    writes.upsert_readings(conn, SCHEMA, _readings(muids, hours, energy))
+    writes.upsert_readings(conn, SCHEMA, _readings(muids, hours, energy), ZONE.key)
     s = sql.Identifier(SCHEMA)
     with conn.cursor() as cur:
         for row in _hourly_rows(muids, hours, energy).itertuples(index=False):
@@ -331,10 +331,9 @@ def live_env(
     tenant = registry.get("live")
     set_up_tenant(warehouse_url, tenant)
     with database.transaction(warehouse_url) as conn:
-        writes.upsert_readings(conn, LIVE_SCHEMA, _live_readings())
-        for utc_day in (date(2023, 2, 5) + timedelta(days=n) for n in range(12)):
-            analytics.refresh_hourly_energy(conn, tenant, utc_day)
-            analytics.refresh_daily_energy(conn, tenant, utc_day)
+        writes.upsert_readings(conn, LIVE_SCHEMA, _live_readings(), tenant.timezone)
+        analytics.refresh_hourly_energy(conn, tenant)
+        analytics.refresh_daily_energy(conn, tenant)
     _pin(monkeypatch, roles.reader_url(warehouse_url, LIVE_SCHEMA), users_file, "live")
     return dict(os.environ)
 
@@ -352,6 +351,9 @@ def remove_live_readings(url: str, tenant: Tenant, muid: str, *local_starts: dat
                 (muid, starts),
             )
             assert cur.rowcount == len(starts)
+        # what a run with `recompute: true` does for the days of the deleted readings
         for utc_day in sorted({moment.date() for moment in starts}):
-            analytics.refresh_hourly_energy(conn, tenant, utc_day)
-            analytics.refresh_daily_energy(conn, tenant, utc_day)
+            days = analytics.local_days(utc_day, tenant.zone)
+            stale.mark_local_days(conn, LIVE_SCHEMA, tenant.timezone, days[0], days[-1])
+        analytics.refresh_hourly_energy(conn, tenant)
+        analytics.refresh_daily_energy(conn, tenant)

@@ -14,7 +14,7 @@ import pytest
 from psycopg2 import sql
 
 from exnaton_pipeline.lib.warehouse import database
-from exnaton_pipeline_tests.conftest import materialize_days
+from exnaton_pipeline_tests.conftest import materialize_days, materialize_per_day
 
 IMPORT_METER = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 EXPORT_METER = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
@@ -40,19 +40,20 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
 
 
 @pytest.mark.parametrize(
-    ("asset", "upstream", "kinds"),
+    ("asset", "upstream", "kinds", "per_day"),
     [
-        ("hourly_energy", {"meter_readings"}, {"postgres"}),
-        ("daily_energy", {"meter_readings"}, {"postgres"}),
-        ("weekday_hour_profile", {"hourly_energy", "daily_energy"}, {"postgres"}),
-        ("insights", {"daily_energy", "meter_readings"}, {"postgres", "pandas"}),
+        ("hourly_energy", {"meter_readings"}, {"postgres"}, False),
+        ("daily_energy", {"hourly_energy"}, {"postgres"}, False),
+        ("weekday_hour_profile", {"hourly_energy"}, {"postgres"}, True),
+        ("insights", {"daily_energy", "meter_readings"}, {"postgres", "pandas"}, True),
     ],
 )
-def test_assets_are_declared_for_the_catalog(asset, upstream, kinds):
+def test_assets_are_declared_for_the_catalog(asset, upstream, kinds, per_day):
     import dagster as dg
 
     from exnaton_pipeline.definitions import defs
-    from exnaton_pipeline.orchestration.partitions import tenant_days
+    from exnaton_pipeline.orchestration.freshness import DAY_FRESHNESS, TICK_FRESHNESS
+    from exnaton_pipeline.orchestration.partitions import tenant_days, tenant_partitions
 
     node = defs.resolve_asset_graph().get(dg.AssetKey(asset))
     assert {key.to_user_string() for key in node.parent_keys} == upstream
@@ -61,8 +62,27 @@ def test_assets_are_declared_for_the_catalog(asset, upstream, kinds):
         ["team:data-platform"],
         kinds,
     )
-    assert node.partitions_def == tenant_days
-    assert node.description
+    # the tick's assets per tenant-day; the 28-day windows per tenant, once a day
+    assert node.partitions_def == (tenant_partitions if per_day else tenant_days)
+    assert node.freshness_policy == (DAY_FRESHNESS if per_day else TICK_FRESHNESS)
+    assert "Fresh: within " in node.description
+
+
+def test_the_tick_and_the_per_day_work_are_two_jobs():
+    from exnaton_pipeline.definitions import defs
+
+    def assets(job: str) -> set[str]:
+        keys = defs.resolve_job_def(job).asset_layer.executable_asset_keys
+        return {key.to_user_string() for key in keys}
+
+    assert assets("meter_data_job") == {
+        "tenant_schema",
+        "raw_meter_readings",
+        "meter_readings",
+        "hourly_energy",
+        "daily_energy",
+    }
+    assert assets("insights_job") == {"weekday_hour_profile", "insights"}
 
 
 def test_every_partition_succeeds(february):
@@ -235,15 +255,48 @@ def test_insights_for_the_export_meter_match_the_aggregates(february):
     assert "of 34.12 kWh" in own[3]
 
 
+def test_the_per_day_work_covered_both_meters_once(february):
+    assert february.per_day.success
+    (event,) = february.per_day.asset_materializations_for_node("per_day_analytics")[-1:]
+    assert event.metadata["meters_changed"].value == 2
+    assert event.metadata["meters"].value == 2
+    # every mark up to the last settled day was seen: nothing left for the sensor
+    assert query(february.url, "SELECT count(*) FROM {s}.stale_windows") == [(0,)]
+
+
 def test_rematerializing_a_partition_leaves_every_aggregate_unchanged(february):
     before = snapshot(february.url)
-    (result,) = materialize_days("demo", [date(2023, 2, 14)], february.url, february.source_url)
-    assert result.success
+    # nothing new: the run lists the day's objects, records that and stops
+    (idle,) = materialize_days("demo", [date(2023, 2, 14)], february.url, february.source_url)
+    assert idle.success
+    assert idle.asset_materializations_for_node("hourly_energy") == []
+    (seen,) = [
+        e
+        for e in idle.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+        and e.asset_key.to_user_string() == "raw_meter_readings"
+    ]
+    assert seen.event_specific_data.asset_observation.metadata["objects_new"].value == 0
     assert snapshot(february.url) == before
 
+    # asked to recompute, it rebuilds both local days the UTC day touches, to the same rows
+    (result,) = materialize_days(
+        "demo",
+        [date(2023, 2, 14)],
+        february.url,
+        february.source_url,
+        run_config={"ops": {"raw_meter_readings": {"config": {"recompute": True}}}},
+    )
+    assert result.success
+    assert snapshot(february.url) == before
     hourly = result.asset_materializations_for_node("hourly_energy")[0].metadata
     assert hourly["local_days_recomputed"].value == "2023-02-14, 2023-02-15"
     assert hourly["rows_written"].value == 2 * 2 * 24  # two meters, two local days
     daily = result.asset_materializations_for_node("daily_energy")[0].metadata
     assert daily["rows_written"].value == 4
     assert daily["incomplete_meter_days"].value == 0
+
+    # and the per-day work, asked for every meter, finds the same windows
+    again = materialize_per_day("demo", february.url, date(2023, 3, 1), all_meters=True)
+    assert again.success
+    assert snapshot(february.url) == before

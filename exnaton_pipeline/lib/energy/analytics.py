@@ -31,7 +31,7 @@ from psycopg2 import sql
 
 from exnaton_pipeline.lib.energy.tariffs import TariffPlan
 from exnaton_pipeline.lib.tenants import Tenant
-from exnaton_pipeline.lib.warehouse import database, tenant_schema
+from exnaton_pipeline.lib.warehouse import database, stale, tenant_schema
 
 Connection = database.Connection
 
@@ -82,121 +82,173 @@ def sync_tariff_slots(conn: Connection, schema: str, plan: TariffPlan) -> int:
         return cur.rowcount
 
 
-# Import/export readings of a range of local days, each with its local time and tariff slot.
-_READINGS = """
-    SELECT r.muid, r.register, r.ts, r.kwh, l.lts, t.band, t.rate
+# Import/export readings of the hours taken from the queue, in one range of consecutive hours
+# [%(lo)s, %(hi)s): each with its local time, local hour (as HOUR_START) and tariff slot.
+_TAKEN_READINGS = (
+    """
+    SELECT r.muid, r.register, r.ts, r.kwh, l.lts, t.band, t.rate, l.hour_start
     FROM {s}.meter_readings r
-    CROSS JOIN LATERAL (SELECT r.ts AT TIME ZONE %(tz)s AS lts) l
+    CROSS JOIN LATERAL (SELECT r.ts AT TIME ZONE %(tz)s AS lts, """
+    + stale.hour_start("r.ts")
+    + """ AS hour_start) l
+    JOIN taken_hours k ON k.muid = r.muid AND k.hour_start = l.hour_start
     JOIN {s}.tariff_slots t
       ON t.isoweekday = extract(isodow FROM l.lts)
      AND t.slot = extract(hour FROM l.lts) * 4 + floor(extract(minute FROM l.lts) / 15)
     WHERE r.register IN ('active_import', 'active_export')
-      AND r.ts >= (%(first)s::timestamp AT TIME ZONE %(tz)s)
-      AND r.ts < ((%(last)s + 1)::timestamp AT TIME ZONE %(tz)s)
+      AND r.ts >= %(lo)s AND r.ts < %(hi)s
 """
+)
 
 # Sums ordered by time: the same rows always add up to the same float, whatever the plan.
-_ENERGY = """
-    coalesce(sum(kwh ORDER BY ts) FILTER (WHERE register = 'active_import'), 0) AS import_kwh,
-    coalesce(sum(kwh ORDER BY ts) FILTER (WHERE register = 'active_export'), 0) AS export_kwh,
-    coalesce(sum(kwh ORDER BY ts)
-        FILTER (WHERE register = 'active_import' AND band = 'high'), 0) AS ht_kwh,
-    coalesce(sum(kwh ORDER BY ts)
-        FILTER (WHERE register = 'active_import' AND band = 'low'), 0) AS nt_kwh,
-    coalesce(sum(kwh * rate ORDER BY ts) FILTER (WHERE register = 'active_import'), 0) AS cost,
-    count(DISTINCT ts) AS intervals
-"""
-
-_HOURLY_DELETE = """
-    DELETE FROM {s}.hourly_energy
-    WHERE hour_start >= (%(first)s::timestamp AT TIME ZONE %(tz)s)
-      AND hour_start < ((%(last)s + 1)::timestamp AT TIME ZONE %(tz)s)
-"""
-
-# hour_start: the reading's instant minus its offset into the local hour, so the two 02:00
-# hours of an autumn DST day stay apart and half-hour time zones stay right.
 _HOURLY_INSERT = (
     "WITH r AS ("
-    + _READINGS
+    + _TAKEN_READINGS
     + """)
     INSERT INTO {s}.hourly_energy (muid, hour_start, local_date, local_hour, iso_weekday,
-        import_kwh, export_kwh, ht_kwh, nt_kwh, cost, feed_in_credit, intervals)
+        import_kwh, export_kwh, ht_kwh, nt_kwh, cost, feed_in_credit, intervals, peak_kwh,
+        peak_at)
     SELECT muid, hour_start, local_hour_start::date, extract(hour FROM local_hour_start),
         extract(isodow FROM local_hour_start), import_kwh, export_kwh, ht_kwh, nt_kwh, cost,
-        export_kwh * %(feed_in_rate)s, intervals
+        export_kwh * %(feed_in_rate)s, intervals, peak_kwh, peak_at
     FROM (
-        SELECT muid, ts - (lts - date_trunc('hour', lts)) AS hour_start,
-            date_trunc('hour', lts) AS local_hour_start,"""
-    + _ENERGY
-    + """
+        SELECT muid, hour_start, date_trunc('hour', lts) AS local_hour_start,
+            coalesce(sum(kwh ORDER BY ts) FILTER (WHERE register = 'active_import'), 0)
+                AS import_kwh,
+            coalesce(sum(kwh ORDER BY ts) FILTER (WHERE register = 'active_export'), 0)
+                AS export_kwh,
+            coalesce(sum(kwh ORDER BY ts)
+                FILTER (WHERE register = 'active_import' AND band = 'high'), 0) AS ht_kwh,
+            coalesce(sum(kwh ORDER BY ts)
+                FILTER (WHERE register = 'active_import' AND band = 'low'), 0) AS nt_kwh,
+            coalesce(sum(kwh * rate ORDER BY ts)
+                FILTER (WHERE register = 'active_import'), 0) AS cost,
+            count(DISTINCT ts) AS intervals,
+            max(kwh) FILTER (WHERE register = 'active_import') AS peak_kwh,
+            (array_agg(ts ORDER BY kwh DESC, ts)
+                FILTER (WHERE register = 'active_import'))[1] AS peak_at
         FROM r GROUP BY 1, 2, 3) e
 """
 )
 
-_DAILY_DELETE = "DELETE FROM {s}.daily_energy WHERE day BETWEEN %(first)s AND %(last)s"
+_HOURLY_DELETE = """
+    DELETE FROM {s}.hourly_energy h USING taken_hours k
+    WHERE h.muid = k.muid AND h.hour_start = k.hour_start
+"""
 
-# expected_intervals: the local day's length in quarter hours (92 / 100 on DST days).
-_DAILY_INSERT = (
-    "WITH r AS ("
-    + _READINGS
-    + """)
+_DAYS_OF_TAKEN_HOURS = """
+    INSERT INTO {s}.stale_days (muid, day)
+    SELECT DISTINCT muid, (hour_start AT TIME ZONE %(tz)s)::date FROM taken_hours
+    ON CONFLICT DO NOTHING
+"""
+
+_DAILY_DELETE = """
+    DELETE FROM {s}.daily_energy d USING taken_days k WHERE d.muid = k.muid AND d.day = k.day
+"""
+
+# A day rolled up from its hours (an index range per meter-day): sums in time order, the peak
+# is the largest hourly peak (the earliest on a tie, as among quarter hours). expected: the
+# local day's length in quarter hours (92 / 100 on DST days). A day left without hours (its
+# readings are gone) gets no row.
+_DAILY_INSERT = """
     INSERT INTO {s}.daily_energy (muid, day, import_kwh, export_kwh, ht_kwh, nt_kwh, cost,
         feed_in_credit, peak_kw, peak_at, intervals, expected_intervals, complete)
-    SELECT muid, day, import_kwh, export_kwh, ht_kwh, nt_kwh, cost,
-        export_kwh * %(feed_in_rate)s, peak_kw, peak_at, intervals, x.expected,
-        intervals >= x.expected
-    FROM (
-        SELECT muid, lts::date AS day,"""
-    + _ENERGY
-    + """,
-            4 * max(kwh) FILTER (WHERE register = 'active_import') AS peak_kw,
-            (array_agg(ts ORDER BY kwh DESC, ts)
-                FILTER (WHERE register = 'active_import'))[1] AS peak_at
-        FROM r GROUP BY 1, 2) e
+    SELECT k.muid, k.day, e.import_kwh, e.export_kwh, e.ht_kwh, e.nt_kwh, e.cost,
+        e.export_kwh * %(feed_in_rate)s, 4 * e.peak_kwh, e.peak_at, e.intervals,
+        b.expected, e.intervals >= b.expected
+    FROM taken_days k
     CROSS JOIN LATERAL (
-        SELECT extract(epoch FROM ((e.day + 1)::timestamp AT TIME ZONE %(tz)s)
-            - (e.day::timestamp AT TIME ZONE %(tz)s))::int / 900 AS expected) x
+        SELECT k.day::timestamp AT TIME ZONE %(tz)s AS lo,
+            (k.day + 1)::timestamp AT TIME ZONE %(tz)s AS hi) d
+    CROSS JOIN LATERAL (
+        SELECT (extract(epoch FROM d.hi - d.lo) / 900)::int AS expected) b
+    JOIN LATERAL (
+        SELECT sum(import_kwh ORDER BY hour_start) AS import_kwh,
+            sum(export_kwh ORDER BY hour_start) AS export_kwh,
+            sum(ht_kwh ORDER BY hour_start) AS ht_kwh,
+            sum(nt_kwh ORDER BY hour_start) AS nt_kwh,
+            sum(cost ORDER BY hour_start) AS cost,
+            sum(intervals) AS intervals,
+            max(peak_kwh) AS peak_kwh,
+            (array_agg(peak_at ORDER BY peak_kwh DESC, peak_at)
+                FILTER (WHERE peak_kwh IS NOT NULL))[1] AS peak_at,
+            count(*) AS hours
+        FROM {s}.hourly_energy h
+        WHERE h.muid = k.muid AND h.hour_start >= d.lo AND h.hour_start < d.hi) e
+      ON e.hours > 0
 """
-)
+
+_WINDOWS_OF_TAKEN_DAYS = """
+    INSERT INTO {s}.stale_windows (muid, day) SELECT muid, day FROM taken_days
+    ON CONFLICT (muid, day) DO UPDATE SET marked_at = now()
+"""
 
 
 @dataclass(frozen=True)
 class Recomputed:
-    """What one refresh did: the local days recomputed and the rows replaced."""
+    """What one refresh did: the keys taken from its queue, the local days they fall in and
+    the rows replaced."""
 
+    keys: int
     local_days: list[date]
     rows_deleted: int
     rows_written: int
 
 
-def _replace_local_days(
-    conn: Connection, tenant: Tenant, utc_day: date, delete: str, insert: str
-) -> Recomputed:
+def _params(tenant: Tenant) -> dict[str, object]:
+    return {"tz": tenant.timezone, "feed_in_rate": tenant.tariff.feed_in_rate}
+
+
+def _taken_local_days(cur, table: str, column: str, tz: str) -> list[date]:
+    cur.execute(
+        sql.SQL("SELECT DISTINCT " + column + " FROM {} ORDER BY 1").format(sql.Identifier(table)),
+        {"tz": tz},
+    )
+    return [row[0] for row in cur.fetchall()]
+
+
+def refresh_hourly_energy(conn: Connection, tenant: Tenant) -> Recomputed:
+    """Recompute `hourly_energy` for the meter hours queued in `stale_hours` (the readings
+    inserted or corrected since), and queue their meter days for `daily_energy`.
+
+    Each run of consecutive hours reads only its own range of readings; hours that lost all
+    their readings lose their row.
+    """
     begin_refresh(conn, tenant)
-    days = local_days(utc_day, tenant.zone)
-    params = {
-        "tz": tenant.timezone,
-        "first": days[0],
-        "last": days[-1],
-        "feed_in_rate": tenant.tariff.feed_in_rate,
-    }
+    runs = stale.take_hours(conn, tenant.schema)
+    params = _params(tenant)
+    s = sql.Identifier(tenant.schema)
+    written = 0
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM taken_hours")
+        keys = cur.fetchone()[0]
+        cur.execute(sql.SQL(_HOURLY_DELETE).format(s=s))
+        deleted = cur.rowcount
+        for lo, hi in runs:
+            cur.execute(sql.SQL(_HOURLY_INSERT).format(s=s), {**params, "lo": lo, "hi": hi})
+            written += cur.rowcount
+        cur.execute(sql.SQL(_DAYS_OF_TAKEN_HOURS).format(s=s), params)
+        days = _taken_local_days(
+            cur, "taken_hours", "(hour_start AT TIME ZONE %(tz)s)::date", tenant.timezone
+        )
+    return Recomputed(keys, days, deleted, written)
+
+
+def refresh_daily_energy(conn: Connection, tenant: Tenant) -> Recomputed:
+    """Roll `daily_energy` up from `hourly_energy` for the meter days queued in `stale_days`,
+    and mark them for the per-day work (`stale_windows`)."""
+    begin_refresh(conn, tenant)
+    keys = stale.take_days(conn, tenant.schema)
+    params = _params(tenant)
     s = sql.Identifier(tenant.schema)
     with conn.cursor() as cur:
-        cur.execute(sql.SQL(delete).format(s=s), params)
+        cur.execute(sql.SQL(_DAILY_DELETE).format(s=s))
         deleted = cur.rowcount
-        cur.execute(sql.SQL(insert).format(s=s), params)
+        cur.execute(sql.SQL(_DAILY_INSERT).format(s=s), params)
         written = cur.rowcount
-    return Recomputed(days, deleted, written)
-
-
-def refresh_hourly_energy(conn: Connection, tenant: Tenant, utc_day: date) -> Recomputed:
-    """Recompute `hourly_energy` for the local days that UTC day `utc_day` touches."""
-    return _replace_local_days(conn, tenant, utc_day, _HOURLY_DELETE, _HOURLY_INSERT)
-
-
-def refresh_daily_energy(conn: Connection, tenant: Tenant, utc_day: date) -> Recomputed:
-    """Recompute `daily_energy` for the local days that UTC day `utc_day` touches."""
-    return _replace_local_days(conn, tenant, utc_day, _DAILY_DELETE, _DAILY_INSERT)
+        cur.execute(sql.SQL(_WINDOWS_OF_TAKEN_DAYS).format(s=s))
+        days = _taken_local_days(cur, "taken_days", "day", tenant.timezone)
+    return Recomputed(keys, days, deleted, written)
 
 
 def incomplete_days(conn: Connection, schema: str, days: list[date]) -> int:
@@ -340,8 +392,8 @@ def refresh_weekday_hour_profile(
     `muids` (None: every meter) and `last_day` choose the meters and their windows as in
     `meter_windows`; the rows of exactly those meters are replaced, other meters' rows stay.
     The two 02:00 hours of an autumn DST day add up to one value for that day and hour.
+    Takes no tenant lock: it only reads what the ticks write, so a tick never waits for it.
     """
-    begin_refresh(conn, tenant)
     windows = meter_windows(conn, tenant.schema, muids=muids, last_day=last_day)
     s = sql.Identifier(tenant.schema)
     written = 0

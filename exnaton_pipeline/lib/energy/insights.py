@@ -1104,7 +1104,6 @@ def refresh_insights(
     (None: every meter); `last_day` ends each window at the meter's newest day on or before
     it (None: its newest day). Exactly those meters' rows are replaced; the rest stay.
     """
-    analytics.begin_refresh(conn, tenant)
     scope = None if muids is None else installation_members(tenant, muids)
     windows = analytics.meter_windows(conn, tenant.schema, muids=scope, last_day=last_day)
     tally = _refresh_chunks(conn, tenant, meter_chunks(tenant, windows, CHUNK_METERS))

@@ -246,7 +246,7 @@ def _store(
     with database.transaction(database_url) as conn:
         tenant_schema.lock_tenant(conn, tenant.schema)
         storage = tenant_schema.readings_storage(conn, tenant.schema)
-        result = writes.upsert_readings(conn, tenant.schema, valid)
+        result = writes.upsert_readings(conn, tenant.schema, valid, tenant.timezone)
         writes.replace_rejects(conn, tenant.schema, batch.done, rejects)
         writes.record_objects(
             conn,

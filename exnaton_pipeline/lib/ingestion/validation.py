@@ -207,3 +207,12 @@ def _message(rule: str, value, limit: float) -> str:
     if isinstance(value, pd.Timestamp):
         value = value.isoformat()
     return template.format(value=value, limit=f"{limit:g}")
+
+
+# pandera loads its pandas backends on the first validation, over a second with hypothesis
+# installed: done once at import (code-location load), so that a run's steps spend their
+# time on their own work.
+try:
+    readings_schema().validate(pd.DataFrame(), lazy=True)
+except SchemaErrors:
+    pass  # an empty frame lacks every column; only the loading of the backends was wanted

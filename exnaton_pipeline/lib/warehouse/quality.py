@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from psycopg2 import sql
 
+from exnaton_pipeline.lib.scheduling import SETTLE_TIME
+from exnaton_pipeline.lib.warehouse import stale
 from exnaton_pipeline.lib.warehouse.database import Connection
 
 INTERVAL = timedelta(minutes=15)
@@ -24,8 +26,6 @@ SUPERSEDED_RULE = "unique_reading"
 # Series (muid, OBIS) seen this long before a local day are expected on that day too, so a
 # meter that fell silent for a whole day is reported rather than forgotten.
 SERIES_LOOKBACK = timedelta(days=7)
-# A local day is judged once it ended this long ago (the last batch may arrive a little late).
-SETTLE_TIME = timedelta(minutes=30)
 
 
 def utc_day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -211,29 +211,34 @@ class Duplicates:
     examples: list[tuple[str, str, datetime, int]]  # muid, obis, ts, copies
 
 
-def duplicates(conn: Connection, schema: str, day: date, limit: int = 5) -> Duplicates:
-    """Readings of UTC day `day` stored more than once under the same muid, OBIS and start."""
-    start, end = utc_day_bounds(day)
+def duplicates(conn: Connection, schema: str, limit: int = 5) -> Duplicates:
+    """Readings stored more than once under the same muid, OBIS and start, among the meter
+    hours this run changed (still queued in `stale_hours` for `hourly_energy`): what the
+    aggregates are about to add up. Each run of consecutive hours reads only its own range.
+    """
+    s = sql.Identifier(schema)
     with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL(
-                """WITH d AS (
-                    SELECT muid, obis, ts, count(*) AS copies FROM {}.meter_readings
-                    WHERE ts >= %s AND ts < %s
-                    GROUP BY muid, obis, ts HAVING count(*) > 1)
-                SELECT muid::text, obis, ts, copies,
-                       count(*) OVER (), sum(copies - 1) OVER ()
-                FROM d ORDER BY ts, muid, obis LIMIT %s"""
-            ).format(sql.Identifier(schema)),
-            (start, end, limit),
-        )
-        rows = cur.fetchall()
-    if not rows:
-        return Duplicates(0, 0, [])
+        cur.execute(sql.SQL("SELECT DISTINCT hour_start FROM {}.stale_hours ORDER BY 1").format(s))
+        runs = stale.hour_runs([row[0] for row in cur.fetchall()])
+        found: list[tuple[str, str, datetime, int]] = []
+        for lo, hi in runs:
+            cur.execute(
+                sql.SQL(
+                    """SELECT r.muid::text, r.obis, r.ts, count(*)
+                    FROM {s}.meter_readings r
+                    JOIN {s}.stale_hours k ON k.muid = r.muid
+                        AND r.ts >= k.hour_start AND r.ts < k.hour_start + interval '1 hour'
+                    WHERE r.ts >= %s AND r.ts < %s AND k.hour_start >= %s AND k.hour_start < %s
+                    GROUP BY r.muid, r.obis, r.ts HAVING count(*) > 1"""
+                ).format(s=s),
+                (lo, hi, lo, hi),
+            )
+            found.extend(cur.fetchall())
+    found.sort(key=lambda row: (row[2], row[0], row[1]))
     return Duplicates(
-        keys=rows[0][4],
-        extra_rows=int(rows[0][5]),
-        examples=[(muid, obis.strip(), ts, copies) for muid, obis, ts, copies, _, _ in rows],
+        keys=len(found),
+        extra_rows=sum(copies - 1 for *_, copies in found),
+        examples=[(muid, obis.strip(), ts, copies) for muid, obis, ts, copies in found[:limit]],
     )
 
 

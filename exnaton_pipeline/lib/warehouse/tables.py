@@ -149,6 +149,8 @@ ingested_objects = sa.Table(
     ),
     sa.PrimaryKeyConstraint("key", name="ingested_objects_pkey"),
     sa.Index("ingested_objects_ingested_at", "ingested_at"),
+    # a partition's checks and catalog figures read its own objects, not the whole history
+    sa.Index("ingested_objects_partition_day", "partition_day"),
     comment="manifest of ingested source objects and their versions: a run reads only "
     "objects new in this version",
 )
@@ -223,6 +225,13 @@ hourly_energy = sa.Table(
         nullable=False,
         comment="quarter hours with readings (at most 4)",
     ),
+    sa.Column(
+        "peak_kwh",
+        sa.Double,
+        comment="the hour's largest 15-minute import, kWh (empty without import); the day's "
+        "peak demand is rolled up from it",
+    ),
+    sa.Column("peak_at", _ts, comment="UTC start of the quarter hour of that import"),
     sa.PrimaryKeyConstraint("muid", "hour_start", name="hourly_energy_pkey"),
     sa.Index("hourly_energy_hour_start", "hour_start"),
     comment="energy and money per meter and LOCAL hour, from meter_readings in the tenant's "
@@ -337,4 +346,52 @@ insights = sa.Table(
     sa.PrimaryKeyConstraint("muid", "kind", name="insights_pkey"),
     comment="findings per meter, each a plain sentence with its numbers, over the meter's "
     "trailing 28 local days",
+)
+
+
+# Work queues of the incremental refresh (docs/analytics.md, "What a tick recomputes"): keys
+# whose inputs changed and whose aggregates are not yet recomputed. Written in the transaction
+# that changes the inputs, taken (deleted) in the transaction that recomputes, so nothing is
+# lost to a crash in between and nothing is recomputed twice.
+stale_hours = sa.Table(
+    "stale_hours",
+    metadata,
+    _muid(),
+    sa.Column(
+        "hour_start",
+        _ts,
+        nullable=False,
+        comment="UTC instant the local hour starts, as in hourly_energy",
+    ),
+    sa.PrimaryKeyConstraint("muid", "hour_start", name="stale_hours_pkey"),
+    comment="meter hours whose readings were inserted or corrected and whose hourly_energy "
+    "row is not yet recomputed (queue of the hourly_energy asset)",
+)
+
+stale_days = sa.Table(
+    "stale_days",
+    metadata,
+    _muid(),
+    sa.Column("day", sa.Date, nullable=False, comment="local day"),
+    sa.PrimaryKeyConstraint("muid", "day", name="stale_days_pkey"),
+    comment="meter days whose hourly rows changed and whose daily_energy row is not yet "
+    "rolled up (queue of the daily_energy asset)",
+)
+
+stale_windows = sa.Table(
+    "stale_windows",
+    metadata,
+    _muid(),
+    sa.Column("day", sa.Date, nullable=False, comment="local day whose daily row changed"),
+    sa.Column(
+        "marked_at",
+        _ts,
+        nullable=False,
+        server_default=sa.func.now(),
+        comment="when the day last changed",
+    ),
+    sa.PrimaryKeyConstraint("muid", "day", name="stale_windows_pkey"),
+    sa.Index("stale_windows_day", "day"),
+    comment="meter days changed since the per-day work (weekday_hour_profile, insights) last "
+    "saw them: the meters whose 28-day windows must be recomputed",
 )

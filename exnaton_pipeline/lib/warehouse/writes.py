@@ -18,6 +18,7 @@ from psycopg2 import sql
 from exnaton_pipeline.lib.ingestion.obis import decode
 from exnaton_pipeline.lib.ingestion.responses import REJECT_COLUMNS
 from exnaton_pipeline.lib.ingestion.source import SourceObject
+from exnaton_pipeline.lib.warehouse import stale
 from exnaton_pipeline.lib.warehouse.database import Connection
 from exnaton_pipeline.lib.warehouse.tenant_schema import ensure_month_partitions
 
@@ -61,13 +62,17 @@ def _copy_frame(cur, frame: pd.DataFrame, table: sql.Composable, columns: list[s
     _copy(cur, _csv(frame, columns), table, columns)
 
 
-def upsert_readings(conn: Connection, schema: str, readings: pd.DataFrame) -> UpsertResult:
+def upsert_readings(
+    conn: Connection, schema: str, readings: pd.DataFrame, timezone: str
+) -> UpsertResult:
     """Insert new readings and update changed ones (corrections); identical rows stay untouched.
 
     `readings` has columns muid, obis, ts (UTC), kwh, quality, source_key, source_etag.
     Rows usually are all new (the next quarter hours): they are copied straight into the
     table. Only when one of them exists already does the batch go the slower way, through a
     staging table and one INSERT .. ON CONFLICT that counts inserts and corrections.
+    The local hours (in `timezone`) of the rows inserted or changed are queued in
+    `stale_hours`, in this transaction, for `hourly_energy` to recompute.
     """
     if readings.empty:
         return UpsertResult(0, 0, 0)
@@ -88,6 +93,14 @@ def upsert_readings(conn: Connection, schema: str, readings: pd.DataFrame) -> Up
             cur.execute("ROLLBACK TO SAVEPOINT direct_copy")
         else:
             cur.execute("RELEASE SAVEPOINT direct_copy")
+            stale.create_changed_readings(cur)
+            _copy_frame(
+                cur,
+                frame[["muid", "ts"]].drop_duplicates(),
+                sql.SQL(stale.CHANGED_READINGS),
+                ["muid", "ts"],
+            )
+            stale.mark_changed_hours(cur, schema, timezone)
             return UpsertResult(len(frame), 0, 0)
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS staging_readings ("
@@ -95,6 +108,7 @@ def upsert_readings(conn: Connection, schema: str, readings: pd.DataFrame) -> Up
             "quality text, source_key text, source_etag text) ON COMMIT DELETE ROWS"
         )
         _copy(cur, buffer, sql.SQL("staging_readings"), READING_COPY_COLUMNS)
+        stale.create_changed_readings(cur)
         cur.execute(
             sql.SQL(
                 """WITH up AS (
@@ -107,12 +121,14 @@ def upsert_readings(conn: Connection, schema: str, readings: pd.DataFrame) -> Up
                         source_key = EXCLUDED.source_key, source_etag = EXCLUDED.source_etag,
                         revision = m.revision + 1, ingested_at = now()
                     WHERE (m.kwh, m.quality) IS DISTINCT FROM (EXCLUDED.kwh, EXCLUDED.quality)
-                RETURNING revision = 0 AS inserted)
+                RETURNING muid, ts, revision = 0 AS inserted),
+                changed AS (INSERT INTO changed_readings SELECT muid, ts FROM up)
                 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
                 FROM up"""
             ).format(s)
         )
         inserted, updated = cur.fetchone()
+        stale.mark_changed_hours(cur, schema, timezone)
     return UpsertResult(inserted, updated, len(frame) - inserted - updated)
 
 

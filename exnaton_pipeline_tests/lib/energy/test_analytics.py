@@ -20,7 +20,6 @@ from exnaton_pipeline_tests.stored_readings import (
     refresh,
     rows,
     store,
-    utc_days,
 )
 
 ZURICH = ZoneInfo("Europe/Zurich")
@@ -73,8 +72,8 @@ def test_spring_dst_day_has_23_hours_and_92_intervals(warehouse_url, registry):
     assert len(quarters) == 92 + 96
     store(warehouse_url, tenant, readings(METER, IMPORT_OBIS, quarters, by_hour))
 
-    # One partition recomputes both local days it touches, whole, from the warehouse.
-    (done,) = refresh(warehouse_url, tenant, [date(2023, 3, 26)])
+    # The stored readings queued the hours of both local days; the refresh takes them all.
+    (done,) = refresh(warehouse_url, tenant)
     assert done.local_days == [date(2023, 3, 26), date(2023, 3, 27)]
 
     sunday = hourly(warehouse_url, tenant, date(2023, 3, 26))
@@ -110,7 +109,7 @@ def test_autumn_dst_day_has_25_hours_and_100_intervals(warehouse_url, registry):
     tenant = registry.get("alpine")
     quarters = local_quarters(ZURICH, date(2023, 10, 29), date(2023, 10, 30))
     store(warehouse_url, tenant, readings(METER, IMPORT_OBIS, quarters, by_hour))
-    refresh(warehouse_url, tenant, utc_days(quarters))
+    refresh(warehouse_url, tenant)
 
     sunday = hourly(warehouse_url, tenant, date(2023, 10, 29))
     assert len(sunday) == 25
@@ -139,7 +138,7 @@ def test_new_york_tenant_gets_its_local_days_and_bands(warehouse_url, registry):
     # 0.1 kWh every quarter of UTC Monday 2023-02-06 = local Sun 19:00 .. Mon 18:45
     quarters = local_quarters(ZoneInfo("UTC"), date(2023, 2, 6), date(2023, 2, 6))
     store(warehouse_url, tenant, readings(METER, IMPORT_OBIS, quarters, lambda ts: 0.1))
-    refresh(warehouse_url, tenant, [date(2023, 2, 6), date(2023, 2, 7)])
+    refresh(warehouse_url, tenant)
 
     days = daily(warehouse_url, tenant)
     assert list(days) == [date(2023, 2, 5), date(2023, 2, 6)]  # Feb 7: no readings, no row
@@ -170,7 +169,7 @@ def test_recomputing_partitions_changes_nothing(warehouse_url, registry):
     tenant = registry.get("alpine")
     quarters = local_quarters(ZURICH, date(2023, 3, 25), date(2023, 3, 28))
     store(warehouse_url, tenant, readings(METER, IMPORT_OBIS, quarters, by_hour))
-    refresh(warehouse_url, tenant, utc_days(quarters))
+    refresh(warehouse_url, tenant)
     query = "SELECT * FROM {s}.%s ORDER BY 1, 2"
     tables = ["hourly_energy", "daily_energy"]
     before = {t: rows(warehouse_url, tenant, query.replace("%s", t)) for t in tables}
@@ -185,14 +184,15 @@ def test_a_corrected_reading_reaches_both_local_days_tables(warehouse_url, regis
     tenant = registry.get("alpine")
     quarters = local_quarters(ZURICH, date(2023, 3, 27), date(2023, 3, 27))
     store(warehouse_url, tenant, readings(METER, IMPORT_OBIS, quarters, by_hour))
-    refresh(warehouse_url, tenant, utc_days(quarters))
+    refresh(warehouse_url, tenant)
     # correct the 07:00 CEST quarter (05:00 UTC, high tariff) from 0.08 to 1.08 kWh
     store(
         warehouse_url,
         tenant,
         readings(METER, IMPORT_OBIS, [datetime(2023, 3, 27, 5, tzinfo=UTC)], lambda ts: 1.08),
     )
-    refresh(warehouse_url, tenant, [date(2023, 3, 27)])
+    (done,) = refresh(warehouse_url, tenant)  # only the corrected hour, queued by the upsert
+    assert (done.keys, done.rows_deleted, done.rows_written) == (1, 1, 1)
     mon = daily(warehouse_url, tenant)[date(2023, 3, 27)]
     assert_energy(mon, {"import_kwh": 13.0, "ht_kwh": 8.28, "nt_kwh": 4.72, "peak_kw": 4.32})
 
@@ -214,7 +214,7 @@ def test_weekday_hour_profile_averages_local_hours_over_the_trailing_window(
         readings(METER, IMPORT_OBIS, quarters, by_hour),
         readings(METER, IMPORT_OBIS, old, lambda ts: 5.0),
     )
-    refresh(warehouse_url, tenant, utc_days(quarters) + utc_days(old))
+    refresh(warehouse_url, tenant)
     with database.transaction(warehouse_url) as conn:
         result = analytics.refresh_weekday_hour_profile(conn, tenant)
     assert [(w.start, w.end) for w in result.windows] == [(date(2023, 10, 3), date(2023, 10, 30))]

@@ -33,7 +33,6 @@ from exnaton_pipeline_tests.stored_readings import (
     refresh,
     rows,
     store,
-    utc_days,
 )
 
 ZURICH = ZoneInfo("Europe/Zurich")
@@ -167,7 +166,7 @@ def month(warehouse_url, registry):
         readings(C, IMPORT_OBIS, last_week, lambda ts: 0.1),
         readings(C, EXPORT_OBIS, last_week, meter_c_export),
     )
-    refresh(warehouse_url, tenant, utc_days(may))
+    refresh(warehouse_url, tenant)
     with database.transaction(warehouse_url) as conn:
         insights.refresh_insights(conn, tenant)
     found = rows(warehouse_url, tenant, "SELECT * FROM {s}.insights ORDER BY muid, rank")
@@ -298,7 +297,7 @@ def test_unchanged_insights_keep_their_timestamp_and_stale_ones_go(month, wareho
     # the windows move on: a reading on 30 June leaves A's May outside its 28 days
     later = datetime(2023, 6, 30, 10, tzinfo=UTC)
     store(warehouse_url, tenant, readings(A, IMPORT_OBIS, [later], lambda ts: 0.05))
-    refresh(warehouse_url, tenant, [later.date()])
+    refresh(warehouse_url, tenant)
     with database.transaction(warehouse_url) as conn:
         assert analytics.meter_windows(conn, tenant.schema)[0].start == date(2023, 6, 3)
         insights.refresh_insights(conn, tenant)

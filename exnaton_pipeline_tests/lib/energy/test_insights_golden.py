@@ -151,8 +151,8 @@ def fleet(pg_server_url, registry) -> Iterator[Fleet]:
     readings, muids = fleet_readings(tenant)
     migrate.migrate_tenant(url, tenant)
     with database.transaction(url) as conn:
-        writes.upsert_readings(conn, tenant.schema, readings)
-    refresh(url, tenant, sorted(set(readings["ts"].dt.date)))
+        writes.upsert_readings(conn, tenant.schema, readings, tenant.timezone)
+    refresh(url, tenant)
     yield Fleet(url, tenant, muids)
     drop_database(pg_server_url, url)
 
@@ -306,9 +306,9 @@ def test_muids_replace_only_their_rows_and_widen_to_the_installation(fleet, conn
     corrected = _frame(BARN_IMPORT, synthetic.IMPORT_OBIS, quarters, kwh * 2).assign(
         source_etag="2"
     )
-    writes.upsert_readings(conn, tenant.schema, corrected)
-    analytics.refresh_hourly_energy(conn, tenant, day.date())
-    analytics.refresh_daily_energy(conn, tenant, day.date())
+    writes.upsert_readings(conn, tenant.schema, corrected, tenant.timezone)
+    analytics.refresh_hourly_energy(conn, tenant)
+    analytics.refresh_daily_energy(conn, tenant)
 
     result = insights.refresh_insights(conn, tenant, muids=[BARN_IMPORT])
     analytics.refresh_weekday_hour_profile(conn, tenant, muids=[BARN_IMPORT])

@@ -41,6 +41,9 @@ def test_a_new_tenant_gets_every_table_as_declared(warehouse_url):
         ("insights", "r"),
         ("meter_readings", "p"),
         ("rejected_readings", "r"),
+        ("stale_days", "r"),
+        ("stale_hours", "r"),
+        ("stale_windows", "r"),
         ("tariff_slots", "r"),
         ("weekday_hour_profile", "r"),
     ]
@@ -153,7 +156,8 @@ def test_a_first_release_schema_without_analytics_tables_is_completed(warehouse_
 
     migrate.migrate_tenant(warehouse_url, "tenant_demo")
 
-    assert len(tables_of(warehouse_url, "tenant_demo")) == 9  # eight and the version table
+    # eight of the first release, three queues of 0004 and the version table
+    assert len(tables_of(warehouse_url, "tenant_demo")) == 12
     assert differences(warehouse_url, "tenant_demo") == []
 
 

@@ -8,6 +8,7 @@ from exnaton_pipeline.lib.warehouse import database, migrate, writes
 from exnaton_pipeline_tests.builders import EXPORT, EXPORT_MUID, IMPORT, IMPORT_MUID
 
 SCHEMA = "tenant_alpine"
+ZURICH = "Europe/Zurich"
 
 
 def readings(rows: list[tuple[str, str, str, float]], quality="measured") -> pd.DataFrame:
@@ -44,7 +45,7 @@ def test_month_partitions_follow_the_readings(warehouse_url):
         ]
     )
     with database.transaction(warehouse_url) as conn:
-        writes.upsert_readings(conn, SCHEMA, frame)
+        writes.upsert_readings(conn, SCHEMA, frame, ZURICH)
     partitions = query(
         warehouse_url,
         "SELECT c.relname FROM pg_inherits i "
@@ -70,11 +71,11 @@ def test_upsert_counts_inserts_corrections_and_repeats(warehouse_url):
         (EXPORT_MUID, EXPORT, "2023-02-01T00:00:00Z", 0.0),
     ]
     with database.transaction(warehouse_url) as conn:
-        assert writes.upsert_readings(conn, SCHEMA, readings(rows)) == (
+        assert writes.upsert_readings(conn, SCHEMA, readings(rows), ZURICH) == (
             writes.UpsertResult(inserted=2, updated=0, unchanged=0)
         )
     with database.transaction(warehouse_url) as conn:
-        assert writes.upsert_readings(conn, SCHEMA, readings(rows)) == (
+        assert writes.upsert_readings(conn, SCHEMA, readings(rows), ZURICH) == (
             writes.UpsertResult(inserted=0, updated=0, unchanged=2)
         )
     corrected = [
@@ -83,12 +84,12 @@ def test_upsert_counts_inserts_corrections_and_repeats(warehouse_url):
         (EXPORT_MUID, EXPORT, "2023-02-01T00:15:00Z", 0.0),
     ]
     with database.transaction(warehouse_url) as conn:
-        assert writes.upsert_readings(conn, SCHEMA, readings(corrected)) == (
+        assert writes.upsert_readings(conn, SCHEMA, readings(corrected), ZURICH) == (
             writes.UpsertResult(inserted=1, updated=1, unchanged=1)
         )
     # a quality change alone is a correction too
     with database.transaction(warehouse_url) as conn:
-        result = writes.upsert_readings(conn, SCHEMA, readings(corrected[:2], "estimated"))
+        result = writes.upsert_readings(conn, SCHEMA, readings(corrected[:2], "estimated"), ZURICH)
         assert result == writes.UpsertResult(inserted=0, updated=2, unchanged=0)
     stored = query(
         warehouse_url,
@@ -118,9 +119,9 @@ def test_instants_survive_any_session_time_zone(warehouse_url, zone):
         ]
     )
     with database.transaction(url) as conn:
-        writes.upsert_readings(conn, SCHEMA, first)  # all new: direct copy
+        writes.upsert_readings(conn, SCHEMA, first, ZURICH)  # all new: direct copy
     with database.transaction(url) as conn:
-        writes.upsert_readings(conn, SCHEMA, both)
+        writes.upsert_readings(conn, SCHEMA, both, ZURICH)
     stored = query(
         warehouse_url,
         "SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), kwh "
@@ -132,7 +133,56 @@ def test_instants_survive_any_session_time_zone(warehouse_url, zone):
 def test_failed_transaction_leaves_nothing(warehouse_url):
     with pytest.raises(RuntimeError), database.transaction(warehouse_url) as conn:
         writes.upsert_readings(
-            conn, SCHEMA, readings([(IMPORT_MUID, IMPORT, "2023-02-01T00:00:00Z", 1.0)])
+            conn, SCHEMA, readings([(IMPORT_MUID, IMPORT, "2023-02-01T00:00:00Z", 1.0)]), ZURICH
         )
         raise RuntimeError("crash after the write")
     assert query(warehouse_url, "SELECT count(*) FROM tenant_alpine.meter_readings") == [(0,)]
+
+
+def queued_hours(url: str) -> list[tuple[str, str]]:
+    return [
+        (muid, start)
+        for muid, start in query(
+            url,
+            "SELECT muid::text, to_char(hour_start AT TIME ZONE 'UTC', 'MM-DD HH24:MI') "
+            "FROM tenant_alpine.stale_hours ORDER BY 2, 1",
+        )
+    ]
+
+
+def test_new_and_corrected_readings_queue_their_local_hours(warehouse_url):
+    """The upsert queues the (meter, local hour) of every row it inserts or changes, and
+    nothing for rows delivered again unchanged; hours are named by their UTC start."""
+    rows = [
+        (IMPORT_MUID, IMPORT, "2023-10-29T00:15:00Z", 0.1),  # 02:15 CEST
+        (IMPORT_MUID, IMPORT, "2023-10-29T01:30:00Z", 0.2),  # 02:30 CET, the second 02:00
+        (EXPORT_MUID, EXPORT, "2023-10-29T01:45:00Z", 0.3),
+    ]
+    with database.transaction(warehouse_url) as conn:  # all new: the COPY path
+        writes.upsert_readings(conn, SCHEMA, readings(rows), ZURICH)
+    assert queued_hours(warehouse_url) == [
+        (IMPORT_MUID, "10-29 00:00"),
+        (EXPORT_MUID, "10-29 01:00"),
+        (IMPORT_MUID, "10-29 01:00"),
+    ]
+    with database.transaction(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM tenant_alpine.stale_hours")
+    corrected = [rows[0], (IMPORT_MUID, IMPORT, "2023-10-29T01:30:00Z", 0.25), rows[2]]
+    with database.transaction(warehouse_url) as conn:  # one change: the upsert path
+        writes.upsert_readings(conn, SCHEMA, readings(corrected), ZURICH)
+    assert queued_hours(warehouse_url) == [(IMPORT_MUID, "10-29 01:00")]
+
+
+def test_half_hour_zones_get_their_own_hour_boundaries(warehouse_url):
+    """Kolkata is UTC+05:30: local 06:00-07:00 is 00:30-01:30 UTC."""
+    rows = [
+        (IMPORT_MUID, IMPORT, "2023-02-01T00:15:00Z", 0.1),  # 05:45 IST
+        (IMPORT_MUID, IMPORT, "2023-02-01T00:30:00Z", 0.1),  # 06:00 IST
+        (IMPORT_MUID, IMPORT, "2023-02-01T01:15:00Z", 0.1),  # 06:45 IST
+    ]
+    with database.transaction(warehouse_url) as conn:
+        writes.upsert_readings(conn, SCHEMA, readings(rows), "Asia/Kolkata")
+    assert queued_hours(warehouse_url) == [
+        (IMPORT_MUID, "01-31 23:30"),
+        (IMPORT_MUID, "02-01 00:30"),
+    ]
