@@ -34,7 +34,8 @@ def raw_meter_readings(
     Source: `<source>/<tenant prefix>/<YYYY-MM-DD>/*.json`, each object one API response of
     one or many meters. Only objects whose key and version (ETag) are not in the manifest are
     handed on, so a 15-minute tick costs what is new; objects that are not `*.json` are
-    listed as ignored, never read.
+    listed as ignored, never read. Ingested objects the source no longer lists are marked
+    withdrawn in the manifest (their readings stay; the checks judge only current objects).
     """
     tenant_id, day = tenant_and_day(context)
     with retry_only_transient():
@@ -52,6 +53,12 @@ def raw_meter_readings(
                 ),
                 allow_retries=False,
             )
+        withdrawals = ingest.withdraw_missing(warehouse.url(), tenant, new)
+    if withdrawals.withdrawn:
+        context.log.warning(
+            f"{len(withdrawals.withdrawn)} ingested object(s) are no longer in the source and "
+            f"are marked withdrawn (their readings stay stored): {withdrawals.withdrawn[:5]}"
+        )
     if new.ignored:
         context.log.warning(f"ignored {len(new.ignored)} object(s) that are not *.json")
     context.add_output_metadata(
@@ -61,6 +68,9 @@ def raw_meter_readings(
             "objects_new": len(new.objects),
             "objects_ignored": len(new.ignored),
             "ignored": dg.MetadataValue.json(new.ignored[:IGNORED_SHOWN]),
+            "objects_withdrawn": len(withdrawals.withdrawn),
+            "objects_restored": len(withdrawals.restored),
+            "withdrawn": dg.MetadataValue.json(withdrawals.withdrawn[:IGNORED_SHOWN]),
         }
     )
     return new

@@ -147,8 +147,15 @@ ingested_objects = sa.Table(
         server_default=sa.func.now(),
         comment="when it was ingested; the newest is the dashboard's 'last update'",
     ),
+    sa.Column(
+        "withdrawn_at",
+        _ts,
+        comment="when a run of its day found the object no longer listed in the source; empty "
+        "while it is listed. Its readings are kept (docs/decisions.md)",
+    ),
     sa.PrimaryKeyConstraint("key", name="ingested_objects_pkey"),
     sa.Index("ingested_objects_ingested_at", "ingested_at"),
+    sa.Index("ingested_objects_partition_day", "partition_day"),
     comment="manifest of ingested source objects and their versions: a run reads only "
     "objects new in this version",
 )
