@@ -356,6 +356,7 @@ def test_removing_bad_objects_from_the_source_clears_the_blocking_check(
     day = date(2024, 1, 10)
     good = write_day(source, "alpine", day, METER_A)  # 96 x 0.25 kWh
     bad = write_day(source, "alpine", day, METER_B, bad=set(range(96)))  # 96 negative values
+    source.write("alpine/2024-01-10/notes.txt", b"not an API response")
     selection = "key:tenant_schema or key:raw_meter_readings or key:meter_readings"
 
     def ingest(**run_config):
@@ -384,10 +385,14 @@ def test_removing_bad_objects_from_the_source_clears_the_blocking_check(
     assert found["rejected_share"].description == "0.0% of delivered rows rejected (0 of 96)"
     assert found["schema_validation"].description == "all 96 rows of 1 objects valid"
     (raw,) = again.asset_materializations_for_node("raw_meter_readings")
-    assert (raw.metadata["objects_withdrawn"].value, raw.metadata["objects_restored"].value) == (
+    meta = {key: value.value for key, value in raw.metadata.items()}
+    assert (meta["objects_withdrawn"], meta["objects_restored"], meta["withdrawn"]) == (
         1,
         0,
+        [bad],
     )
+    # what is not *.json is never read, and listed in the run's metadata (README's promise)
+    assert (meta["objects_ignored"], meta["ignored"]) == (1, ["alpine/2024-01-10/notes.txt"])
     conn = psql(warehouse_url)
     with conn.cursor() as cur:
         cur.execute(
