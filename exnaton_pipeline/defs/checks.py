@@ -49,9 +49,10 @@ def _spec(name: str, description: str, blocking: bool = False) -> dg.AssetCheckS
 SPECS = [
     _spec(
         "schema_validation",
-        "Rows of the partition's source objects that failed the reading contract, by rule "
-        "and with an example message. WARN when any row was rejected (they are kept in "
-        "rejected_readings); rows superseded by a later delivery are not faults.",
+        "Rows of the partition's source objects (those still in the source) that failed the "
+        "reading contract, by rule and with an example message. WARN when any row was "
+        "rejected (they are kept in rejected_readings); rows superseded by a later delivery "
+        "are not faults.",
     ),
     _spec(
         "completeness",
@@ -71,7 +72,8 @@ SPECS = [
         f"Share of the partition's delivered rows rejected as faulty, or of its objects that "
         f"could not be read at all, whichever is larger: WARN above "
         f"{REJECTED_WARN_SHARE:.0%}, ERROR (blocking) above {REJECTED_ERROR_SHARE:.0%}, "
-        "when the aggregates would miss too much to be trusted.",
+        "when the aggregates would miss too much to be trusted. Objects withdrawn from the "
+        "source are not judged: removing bad objects and running again clears it.",
         blocking=True,
     ),
     _spec(

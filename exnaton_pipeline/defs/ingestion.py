@@ -48,9 +48,11 @@ def raw_meter_readings(
     Source: `<source>/<tenant prefix>/<YYYY-MM-DD>/*.json`, each object one API response of
     one or many meters. Only objects whose key and version (ETag) are not in the manifest are
     handed on, so a 15-minute tick costs what is new; objects that are not `*.json` are
-    listed as ignored, never read. A tick with nothing new and nothing left to aggregate is
-    recorded as an observation and stops here: the steps after it are skipped. Fresh: listed
-    every 15 minutes by the schedule.
+    listed as ignored, never read. Ingested objects the source no longer lists are marked
+    withdrawn in the manifest (their readings stay; the checks judge only current objects).
+    A tick with nothing new, nothing withdrawn and nothing left to aggregate is recorded as an
+    observation and stops here: the steps after it are skipped. Fresh: listed every 15
+    minutes by the schedule.
     """
     tenant_id, day = tenant_and_day(context)
     with retry_only_transient():
@@ -68,6 +70,7 @@ def raw_meter_readings(
                 ),
                 allow_retries=False,
             )
+        withdrawals = ingest.withdraw_missing(warehouse.url(), tenant, new)
         with transaction(warehouse.url()) as conn:
             if config.recompute:
                 days = local_days(day, tenant.zone)
@@ -75,6 +78,11 @@ def raw_meter_readings(
                 hours = stale.mark_local_days(conn, tenant.schema, tenant.timezone, first, last)
                 context.log.info(f"recompute: {hours} meter hours of {first}..{last} queued")
             pending = stale.aggregation_pending(conn, tenant.schema)
+    if withdrawals.withdrawn:
+        context.log.warning(
+            f"{len(withdrawals.withdrawn)} ingested object(s) are no longer in the source and "
+            f"are marked withdrawn (their readings stay stored): {withdrawals.withdrawn[:5]}"
+        )
     if new.ignored:
         context.log.warning(f"ignored {len(new.ignored)} object(s) that are not *.json")
     metadata = {
@@ -83,8 +91,12 @@ def raw_meter_readings(
         "objects_new": len(new.objects),
         "objects_ignored": len(new.ignored),
         "ignored": dg.MetadataValue.json(new.ignored[:IGNORED_SHOWN]),
+        "objects_withdrawn": len(withdrawals.withdrawn),
+        "objects_restored": len(withdrawals.restored),
+        "withdrawn": dg.MetadataValue.json(withdrawals.withdrawn[:IGNORED_SHOWN]),
     }
-    if not new.objects and not pending:
+    changed = new.objects or withdrawals.withdrawn or withdrawals.restored
+    if not changed and not pending:
         context.log.info("nothing new and nothing to aggregate: the run stops here")
         yield dg.AssetObservation(
             asset_key=context.asset_key, partition=context.partition_key, metadata=metadata

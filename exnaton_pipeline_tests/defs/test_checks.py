@@ -338,3 +338,69 @@ def test_unreadable_objects_are_judged_by_objects_not_as_one_row(warehouse_url, 
         "(2 of 770): above the 10% error threshold"
     )
     assert share.metadata["objects_unreadable"].value == 2
+
+
+def test_removing_bad_objects_from_the_source_clears_the_blocking_check(
+    warehouse_url, s3_endpoint, s3_bucket
+):
+    """Defect 6: the check judged manifest entries of objects deleted from the source, so the
+    partition stayed failed for good, even with `reprocess`."""
+    import boto3
+
+    from exnaton_pipeline.lib.ingestion.source import S3Source
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    source = S3Source(client, s3_bucket, "raw")
+    day = date(2024, 1, 10)
+    good = write_day(source, "alpine", day, METER_A)  # 96 x 0.25 kWh
+    bad = write_day(source, "alpine", day, METER_B, bad=set(range(96)))  # 96 negative values
+    source.write("alpine/2024-01-10/notes.txt", b"not an API response")
+    selection = "key:tenant_schema or key:raw_meter_readings or key:meter_readings"
+
+    def ingest(**run_config):
+        (result,) = materialize_days(
+            "alpine",
+            [day],
+            warehouse_url,
+            f"s3://{s3_bucket}/raw",
+            selection,
+            run_config=run_config,
+        )
+        return result
+
+    first = ingest()
+    assert not first.success
+    share = checks(first)["rejected_share"]
+    assert (share.passed, share.severity) == (False, ERROR)
+    assert share.description.startswith("50.0% of delivered rows rejected (96 of 192)")
+
+    client.delete_object(Bucket=s3_bucket, Key=f"raw/{bad}")  # the operator removes it
+    again = ingest(ops={"raw_meter_readings": {"config": {"reprocess": True}}})
+
+    assert again.success
+    found = checks(again)
+    assert found["rejected_share"].passed
+    assert found["rejected_share"].description == "0.0% of delivered rows rejected (0 of 96)"
+    assert found["schema_validation"].description == "all 96 rows of 1 objects valid"
+    (raw,) = again.asset_materializations_for_node("raw_meter_readings")
+    meta = {key: value.value for key, value in raw.metadata.items()}
+    assert (meta["objects_withdrawn"], meta["objects_restored"], meta["withdrawn"]) == (
+        1,
+        0,
+        [bad],
+    )
+    # what is not *.json is never read, and listed in the run's metadata (README's promise)
+    assert (meta["objects_ignored"], meta["ignored"]) == (1, ["alpine/2024-01-10/notes.txt"])
+    conn = psql(warehouse_url)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT key, withdrawn_at IS NOT NULL, rows_written, rows_rejected "
+            "FROM tenant_alpine.ingested_objects ORDER BY key"
+        )
+        assert cur.fetchall() == [(good, False, 96, 0), (bad, True, 0, 96)]
+        # nothing delivered is dropped: the good readings, and the withdrawn object's rejections
+        cur.execute("SELECT count(*), sum(kwh) FROM tenant_alpine.meter_readings")
+        assert cur.fetchone() == (96, 24.0)
+        cur.execute("SELECT count(*) FROM tenant_alpine.rejected_readings")
+        assert cur.fetchone() == (96,)
+    conn.close()

@@ -2,7 +2,8 @@
 
 Two steps, matching the two assets. `list_new_objects` lists the day's prefix and keeps the
 `*.json` objects whose key and version the manifest has not seen (anything else is reported
-as ignored). `ingest_objects` reads and parses them, validates the readings and writes
+as ignored); `withdraw_missing` marks the manifest entries the listing no longer has.
+`ingest_objects` reads and parses the new objects, validates the readings and writes
 readings, rejections and manifest entries in one transaction per chunk of objects: memory is
 bounded by the chunk, and every object is either wholly ingested or not at all.
 
@@ -33,7 +34,7 @@ from exnaton_pipeline.lib.ingestion.responses import (
 from exnaton_pipeline.lib.ingestion.source import Source, SourceError, SourceObject
 from exnaton_pipeline.lib.ingestion.validation import split_valid
 from exnaton_pipeline.lib.tenants import Tenant
-from exnaton_pipeline.lib.warehouse import database, tenant_schema, writes
+from exnaton_pipeline.lib.warehouse import database, manifest, tenant_schema, writes
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ class NewObjects:
     listed: int = 0  # every object under the prefix, new or not
     ignored: list[str] = field(default_factory=list)  # not *.json: never read
     misnamed: list[str] = field(default_factory=list)  # names that are not UTF-8, escaped
+    # every *.json key listed now, new or not (as the manifest holds it): what is not among
+    # them was withdrawn from the source
+    current: list[str] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,17 @@ def list_new_objects(
         listed=len(listed),
         ignored=ignored,
         misnamed=[key for key in misnamed if key in {o.key for o in todo}],
+        current=[o.key for o in candidates],
     )
+
+
+def withdraw_missing(database_url: str, tenant: Tenant, new: NewObjects) -> manifest.Withdrawals:
+    """Mark the manifest entries of `new`'s day that the source no longer lists as withdrawn,
+    and clear the mark of those listed again. Their readings stay stored; the quality checks
+    judge only objects that are still delivered."""
+    with database.transaction(database_url) as conn:
+        tenant_schema.lock_tenant(conn, tenant.schema)
+        return manifest.mark_withdrawn(conn, tenant.schema, new.day, new.current)
 
 
 def late_objects(

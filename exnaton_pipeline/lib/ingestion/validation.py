@@ -10,6 +10,7 @@ guessed (the API promises UTC, and a guess would make a re-delivery a second rea
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -212,7 +213,5 @@ def _message(rule: str, value, limit: float) -> str:
 # pandera loads its pandas backends on the first validation, over a second with hypothesis
 # installed: done once at import (code-location load), so that a run's steps spend their
 # time on their own work.
-try:
-    readings_schema().validate(pd.DataFrame(), lazy=True)
-except SchemaErrors:
-    pass  # an empty frame lacks every column; only the loading of the backends was wanted
+with contextlib.suppress(SchemaErrors):  # an empty frame lacks every column: only the
+    readings_schema().validate(pd.DataFrame(), lazy=True)  # loading of the backends is wanted

@@ -131,14 +131,27 @@ def engine(url: str) -> sa.Engine:
 
 @contextmanager
 def transaction(url: str) -> Iterator[Connection]:
-    """A raw psycopg2 connection in one transaction: committed on success, else rolled back."""
+    """A raw psycopg2 connection in one transaction: committed on success, else rolled back.
+
+    A connection lost in the middle (the server restarted, the backend was terminated) raises
+    the driver's own error, which says so and is transient; rolling back on the dead connection
+    would replace it with "connection already closed", which is not. The dead connection is
+    dropped from the pool.
+    """
     raw = engine(url).raw_connection()
+    conn = raw.driver_connection
     try:
-        conn = raw.driver_connection
-        with conn:  # commit / rollback
-            yield conn
+        yield conn
+        conn.commit()
+    except BaseException:
+        if not conn.closed:
+            conn.rollback()
+        raise
     finally:
-        raw.close()
+        if conn.closed:
+            raw.invalidate()
+        else:
+            raw.close()
 
 
 def autocommit_connection(url: str) -> Connection:

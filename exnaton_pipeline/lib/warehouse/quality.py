@@ -2,7 +2,9 @@
 
 Each function measures one property of one tenant-day partition (a UTC day) and returns a
 small report; deciding pass/fail and severity is left to the asset checks. A partition's
-objects are the manifest entries (`ingested_objects`) of that UTC day in their current version.
+objects are the manifest entries (`ingested_objects`) of that UTC day in their current version
+that the source still lists: an object withdrawn from the source (`withdrawn_at`) is no
+longer judged, though its readings and rejections stay stored.
 """
 
 from __future__ import annotations
@@ -74,13 +76,14 @@ class Rejections:
 
 
 def rejections(conn: Connection, schema: str, day: date) -> Rejections:
-    """Rows written and rejected (per rule, with an example message) for `day`'s objects."""
+    """Rows written and rejected (per rule, with an example message) for `day`'s objects that
+    are still in the source."""
     s = sql.Identifier(schema)
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL(
                 "SELECT count(*), coalesce(sum(rows_written), 0) FROM {}.ingested_objects "
-                "WHERE partition_day = %s"
+                "WHERE partition_day = %s AND withdrawn_at IS NULL"
             ).format(s),
             (day,),
         )
@@ -91,7 +94,7 @@ def rejections(conn: Connection, schema: str, day: date) -> Rejections:
                     count(DISTINCT r.source_key) FILTER (WHERE r.record_index IS NULL)
                 FROM {}.rejected_readings r
                 JOIN {}.ingested_objects o ON o.key = r.source_key AND o.etag = r.source_etag
-                WHERE o.partition_day = %s
+                WHERE o.partition_day = %s AND o.withdrawn_at IS NULL
                 GROUP BY r.rule ORDER BY count(*) DESC, r.rule"""
             ).format(s, s),
             (day,),

@@ -147,6 +147,12 @@ ingested_objects = sa.Table(
         server_default=sa.func.now(),
         comment="when it was ingested; the newest is the dashboard's 'last update'",
     ),
+    sa.Column(
+        "withdrawn_at",
+        _ts,
+        comment="when a run of its day found the object no longer listed in the source; empty "
+        "while it is listed. Its readings are kept (docs/decisions.md)",
+    ),
     sa.PrimaryKeyConstraint("key", name="ingested_objects_pkey"),
     sa.Index("ingested_objects_ingested_at", "ingested_at"),
     # a partition's checks and catalog figures read its own objects, not the whole history

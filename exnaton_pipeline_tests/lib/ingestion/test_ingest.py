@@ -411,3 +411,47 @@ def test_objects_are_stored_in_chunks_with_the_same_outcome(warehouse_url, local
     result = ingest.ingest_objects(local_source, warehouse_url, alpine, new, chunk_bytes=1)
     assert (result.objects, result.read, result.written, result.inserted) == (5, 5, 5, 5)
     assert query(warehouse_url, "SELECT count(*) FROM tenant_alpine.ingested_objects") == [(5,)]
+
+
+def test_objects_gone_from_the_source_are_withdrawn_and_come_back(
+    warehouse_url, local_source, alpine
+):
+    """Removal from the source marks the manifest entry; the readings stay; the checks see
+    only current objects; an object listed again is current again (not read twice)."""
+    from exnaton_pipeline.lib.warehouse import quality
+
+    kept = response(record("2023-02-01T00:00:00Z", {IMPORT: 0.5}))
+    gone = response(record("2023-02-01T00:15:00Z", {IMPORT: 0.25}), record(None))
+    put(local_source, "alpine/2023-02-01/kept.json", kept)
+    put(local_source, "alpine/2023-02-01/gone.json", gone)
+    put(local_source, "alpine/2023-02-02/other.json", kept.replace(b"-01T", b"-02T"))
+    run(local_source, warehouse_url, alpine)
+    run(local_source, warehouse_url, alpine, day=date(2023, 2, 2))
+    (local_source.root / "alpine/2023-02-01/gone.json").unlink()
+
+    new = ingest.list_new_objects(local_source, warehouse_url, alpine, DAY)
+    withdrawals = ingest.withdraw_missing(warehouse_url, alpine, new)
+
+    assert withdrawals == ingest.manifest.Withdrawals(["alpine/2023-02-01/gone.json"], [])
+    manifest_rows = "SELECT key, withdrawn_at IS NOT NULL FROM tenant_alpine.ingested_objects"
+    assert sorted(query(warehouse_url, manifest_rows)) == [
+        ("alpine/2023-02-01/gone.json", True),
+        ("alpine/2023-02-01/kept.json", False),
+        ("alpine/2023-02-02/other.json", False),  # another day's listing is not this one's
+    ]
+    assert query(warehouse_url, "SELECT sum(kwh) FROM tenant_alpine.meter_readings") == [(1.25,)]
+    with database.transaction(warehouse_url) as conn:
+        judged = quality.rejections(conn, "tenant_alpine", DAY)
+    assert (judged.objects, judged.written, judged.rejected) == (1, 1, 0)
+    # a second run finds nothing more to mark
+    assert ingest.withdraw_missing(warehouse_url, alpine, new) == ingest.manifest.Withdrawals()
+
+    put(local_source, "alpine/2023-02-01/gone.json", gone)  # delivered again, same version
+    new = ingest.list_new_objects(local_source, warehouse_url, alpine, DAY)
+    assert ingest.withdraw_missing(warehouse_url, alpine, new).restored == [
+        "alpine/2023-02-01/gone.json"
+    ]
+    assert new.objects == []  # already ingested in this version
+    with database.transaction(warehouse_url) as conn:
+        judged = quality.rejections(conn, "tenant_alpine", DAY)
+    assert (judged.objects, judged.written, judged.rejected) == (2, 2, 1)

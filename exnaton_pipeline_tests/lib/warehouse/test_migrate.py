@@ -104,6 +104,25 @@ def test_migrating_again_changes_nothing(warehouse_url):
     assert rows(warehouse_url, catalog, (SCHEMA,)) == before
 
 
+def test_0003_keeps_the_manifest_and_marks_nothing_withdrawn(warehouse_url):
+    """An existing manifest entry is current after 0003 (withdrawal is decided by runs)."""
+    migrate.migrate_tenant(warehouse_url, SCHEMA, target="0002")
+    execute(
+        warehouse_url,
+        f"INSERT INTO {SCHEMA}.ingested_objects (key, etag, size, last_modified, partition_day, "
+        "rows_read, rows_written, rows_rejected) "
+        "VALUES ('alpine/2023-02-01/a.json', 'e1', 10, now(), '2023-02-01', 2, 2, 0)",
+    )
+
+    migrated = migrate.migrate_tenant(warehouse_url, SCHEMA)
+
+    assert (migrated.from_revision, migrated.to_revision) == ("0002", migrate.head_revision())
+    assert rows(
+        warehouse_url, f"SELECT key, rows_written, withdrawn_at FROM {SCHEMA}.ingested_objects"
+    ) == [("alpine/2023-02-01/a.json", 2, None)]
+    assert differences(warehouse_url, SCHEMA) == []
+
+
 def test_two_processes_migrating_one_tenant_take_turns(warehouse_url):
     """Both start while a third holds the tenant's lock: both are then waiting at once, and
     the lock lets one migrate and the other find the tenant at head."""

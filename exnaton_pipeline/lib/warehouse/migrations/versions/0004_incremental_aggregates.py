@@ -1,15 +1,14 @@
 """Incremental aggregates: work queues of changed keys, and each hour's peak import.
 
 Revision ID: 0004
-Revises: 0002 (0003 when the withdrawn-objects revision lands)
+Revises: 0003
 Create Date: 2026-12-01
 
 A tick recomputes only the meter hours and days whose readings changed (docs/analytics.md):
 `stale_hours`, `stale_days` and `stale_windows` queue them. `hourly_energy` gains the hour's
 largest import (`peak_kwh`, `peak_at`), so that a day's peak demand rolls up from its hours;
 the rows already stored get theirs from the readings here, so an upgraded tenant's days roll up
-to the same peaks. `ingested_objects` gets an index on `partition_day`: a partition's checks
-and catalog figures read its own objects, not the whole manifest.
+to the same peaks.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from alembic import op
 from psycopg2 import sql
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -58,7 +57,6 @@ def upgrade() -> None:
     schema = op.get_context().version_table_schema
     with op.get_bind().connection.driver_connection.cursor() as cur:
         cur.execute(sql.SQL(_PEAKS).format(s=sql.Identifier(schema)))
-    op.create_index("ingested_objects_partition_day", "ingested_objects", ["partition_day"])
     op.create_table(
         "stale_hours",
         sa.Column("muid", _UUID, nullable=False, comment="meter id (tags.muid of the API record)"),
@@ -102,6 +100,5 @@ def downgrade() -> None:
     op.drop_table("stale_windows")
     op.drop_table("stale_days")
     op.drop_table("stale_hours")
-    op.drop_index("ingested_objects_partition_day", table_name="ingested_objects")
     op.drop_column("hourly_energy", "peak_at")
     op.drop_column("hourly_energy", "peak_kwh")
