@@ -266,11 +266,13 @@ def materialize_days(
     instance=None,
     run_config: dict | None = None,
     s3=None,
+    tenants_file: Path | None = None,
 ):
     """Materialize the code location's assets (and checks) for tenant-day partitions.
 
     Uses the real definitions with the warehouse and source pointed at the test's own (and
-    the S3 client resource `s3`, default: AWS_ENDPOINT_URL's).
+    the S3 client resource `s3`, default: AWS_ENDPOINT_URL's; the registry `tenants_file`,
+    default: the suite's, whose tenant ids the partitions know).
     Returns the list of ExecuteInProcessResult, one per day.
     """
     import dagster as dg
@@ -280,6 +282,7 @@ def materialize_days(
     from exnaton_pipeline.orchestration.resources import (
         S3ClientResource,
         SourceResource,
+        TenantRegistryResource,
         WarehouseResource,
     )
 
@@ -293,6 +296,8 @@ def materialize_days(
             s3=s3 or S3ClientResource(endpoint_url=os.environ.get("AWS_ENDPOINT_URL")),
         ),
     }
+    if tenants_file is not None:
+        resources["tenants"] = TenantRegistryResource(path=str(tenants_file))
     results = []
     for day in days:
         results.append(
