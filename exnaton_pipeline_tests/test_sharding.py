@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
