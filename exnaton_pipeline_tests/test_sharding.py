@@ -100,7 +100,7 @@ def east_server() -> Iterator[str]:
     with conn.cursor() as cur:
         for role in reader_roles(MACHINE_SERVER) - roles_before:  # roles are per server
             # kept when another session's database on this server grants it something
-            with contextlib.suppress(psycopg2.errors.DependentObjectsStillReferenced):
+            with contextlib.suppress(psycopg2.errors.DependentObjectsStillExist):
                 cur.execute(f'DROP ROLE "{role}"')  # names read from pg_roles, not input
     conn.close()
 
