@@ -30,7 +30,7 @@ SPOOL_BYTES = 64 * 1024 * 1024
 
 
 class MoveError(RuntimeError):
-    """The tenant cannot be moved as asked; nothing was changed. The message says why."""
+    """The tenant cannot be moved as asked; none of its data was copied. The message says why."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def move_tenant(source_url: str, target_url: str, tenant: Tenant) -> Moved:
                 differing = sorted(n for n in expected if copied[n] != expected[n])
                 raise MoveError(
                     f"the copy of {schema} differs from the source in {', '.join(differing)}: "
-                    "rolled back, nothing was changed"
+                    "rolled back, nothing was copied"
                 )
             roles.ensure_reader_role(target, schema)
     return Moved(schema, expected)
