@@ -34,7 +34,11 @@ def _s3_client():
 
 
 def cmd_db_url(args: argparse.Namespace) -> int:
-    print(database.warehouse_url())
+    if args.tenant:
+        tenant = load_registry(settings.tenants_file()).get(args.tenant)
+        print(database.tenant_warehouse_url(tenant))
+    else:
+        print(database.warehouse_url())
     return 0
 
 
@@ -73,9 +77,9 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    load_registry(settings.tenants_file()).get(args.tenant)  # refuse unknown tenants early
+    tenant = load_registry(settings.tenants_file()).get(args.tenant)  # refuse unknown tenants
     days = _days(args.start, args.end)  # and bad ranges, before any database is started
-    _check_warehouse(database.warehouse_url())
+    _check_warehouse(database.tenant_warehouse_url(tenant))
     from exnaton_pipeline.lib.runtime import prepare_dagster_home
 
     prepare_dagster_home()
@@ -288,14 +292,17 @@ def _eta(seconds: float | None) -> str:
 def cmd_migrate(args: argparse.Namespace) -> int:
     registry = load_registry(settings.tenants_file())
     tenants = [registry.get(args.tenant)] if args.tenant else list(registry.tenants)
-    url = database.warehouse_url()
-    _check_warehouse(url)
     from exnaton_pipeline.lib.warehouse import migrate
 
     head = migrate.head_revision()
     failed = 0
+    reachable: set[str] = set()
     for tenant in tenants:
         try:
+            url = database.tenant_warehouse_url(tenant)  # each tenant on its own server
+            if url not in reachable:
+                _check_warehouse(url)
+                reachable.add(url)
             done = migrate.migrate_tenant(url, tenant)
         except Exception as exc:  # one tenant's trouble must not stop the others
             reason = str(exc).strip().splitlines()[0]
@@ -320,9 +327,8 @@ def _check_warehouse(url: str) -> None:
         with sa.create_engine(url, connect_args={"connect_timeout": 5}).connect():
             pass
     except sa.exc.OperationalError as exc:
-        safe = sa.make_url(url).render_as_string(hide_password=True)
         reason = str(exc.orig).strip().splitlines()[0]
-        raise CliError(f"cannot reach the warehouse at {safe}: {reason}") from None
+        raise CliError(f"cannot reach the warehouse at {_safe(url)}: {reason}") from None
 
 
 def _summary(instance, run) -> str:
@@ -363,13 +369,69 @@ def cmd_reader_password(args: argparse.Namespace) -> int:
 
     registry = load_registry(settings.tenants_file())
     tenants = registry.tenants if args.all else (registry.get(args.tenant),)
-    try:
-        with database.transaction(database.warehouse_url()) as conn:
-            done = roles.set_reader_passwords(conn, [tenant.schema for tenant in tenants])
-    except roles.RoleError as exc:
-        raise CliError(str(exc)) from None
-    print("\n".join(done))  # after the commit: every line is true
+    by_server: dict[str, list[str]] = {}  # roles are per server: set each on its tenant's
+    for tenant in tenants:
+        by_server.setdefault(database.tenant_warehouse_url(tenant), []).append(tenant.schema)
+    for url, schemas in by_server.items():
+        try:
+            with database.transaction(url) as conn:
+                done = roles.set_reader_passwords(conn, schemas)
+        except roles.RoleError as exc:
+            raise CliError(str(exc)) from None
+        print("\n".join(done), flush=True)  # after the commit: every line is true
     return 0
+
+
+SHARED_WAREHOUSE = "EXNATON_DATABASE_URL"
+
+
+def cmd_move_tenant(args: argparse.Namespace) -> int:
+    from exnaton_pipeline.lib.tenants import WAREHOUSE_ENV
+    from exnaton_pipeline.lib.warehouse import move
+
+    tenant = load_registry(settings.tenants_file()).get(args.tenant)
+    variable = args.to_env
+    if variable == SHARED_WAREHOUSE:
+        target = database.warehouse_url()
+    elif WAREHOUSE_ENV.fullmatch(variable):
+        target = settings.tenant_warehouse_url(variable)
+        if target is None:
+            raise CliError(f"{variable} is not set: it must hold the target warehouse's URL")
+    else:
+        raise CliError(
+            f"--to-env {variable!r}: name EXNATON_WAREHOUSE_URL_<NAME> (a tenant warehouse) "
+            f"or {SHARED_WAREHOUSE} (the shared warehouse)"
+        )
+    source = database.tenant_warehouse_url(tenant)
+    for url in (source, target):
+        _check_warehouse(url)
+    try:
+        moved = move.move_tenant(source, target, tenant)
+    except move.MoveError as exc:
+        raise CliError(f"tenant {tenant.id}: {exc}") from None
+    for name, figures in moved.tables.items():
+        print(f"{moved.schema}.{name}: {figures.rows} rows, equal on both servers")
+    registry_line = (
+        "remove its warehouse_env"
+        if variable == SHARED_WAREHOUSE
+        else f"set `warehouse_env: {variable}`"
+    )
+    print(
+        f"copied {moved.rows} rows of tenant {tenant.id} to {_safe(target)}.\n"
+        f"Next: in the tenant registry, {registry_line} for tenant {tenant.id} and deploy it; "
+        f"the tenant's next run uses the new server. Its dashboard's "
+        f"EXNATON_DASHBOARD_DATABASE_URL must name the new server too, and "
+        f"`exnaton reader-password --tenant {tenant.id}` sets its reader's password there. "
+        f"Once it runs there, drop the old copy on {_safe(source)}: "
+        f"DROP SCHEMA {moved.schema} CASCADE"
+    )
+    return 0
+
+
+def _safe(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(url).render_as_string(hide_password=True)
 
 
 def _synthetic_feed(args: argparse.Namespace):
@@ -453,7 +515,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="exnaton", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("db-url", help="print the effective warehouse URL").set_defaults(func=cmd_db_url)
+    p = sub.add_parser("db-url", help="print the effective warehouse URL")
+    p.add_argument("--tenant", help="the warehouse of this tenant (default: the shared one)")
+    p.set_defaults(func=cmd_db_url)
     sub.add_parser(
         "db-stop", help="stop the embedded PostgreSQL of EXNATON_HOME (it outlives the demo)"
     ).set_defaults(func=cmd_db_stop)
@@ -476,6 +540,19 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--tenant")
     which.add_argument("--all", action="store_true", help="every tenant of the registry")
     p.set_defaults(func=cmd_reader_password)
+    p = sub.add_parser(
+        "move-tenant",
+        help="copy a tenant's schema to another warehouse server and verify every table",
+    )
+    p.add_argument("--tenant", required=True)
+    p.add_argument(
+        "--to-env",
+        required=True,
+        metavar="VARIABLE",
+        help="the variable holding the target's URL: EXNATON_WAREHOUSE_URL_<NAME>, or "
+        "EXNATON_DATABASE_URL for the shared warehouse",
+    )
+    p.set_defaults(func=cmd_move_tenant)
     p = sub.add_parser("generate", help="write synthetic households' history up to now")
     _synthetic_args(p)
     p.add_argument("--days", type=_positive, default=2, help="UTC days before today (default 2)")
@@ -501,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RegistryError, SourceError, CliError) as exc:
+    except (RegistryError, SourceError, CliError, database.WarehouseNotConfigured) as exc:
         print(f"exnaton: {exc}", file=sys.stderr)
         return 2
 

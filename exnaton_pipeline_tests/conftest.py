@@ -293,16 +293,21 @@ def materialize_days(
     instance=None,
     run_config: dict | None = None,
     s3=None,
+    tenants_file: Path | None = None,
 ):
     """Materialize the assets (and checks) of the 15-minute tick (`meter_data_job`) for
-    tenant-day partitions, with the real definitions and the test's warehouse and source.
+    tenant-day partitions, with the real definitions and the test's warehouse and source
+    (the registry `tenants_file`, default: the suite's, whose tenant ids the partitions know).
     Returns the list of ExecuteInProcessResult, one per day."""
     import dagster as dg
 
     from exnaton_pipeline.orchestration.partitions import partition_key
+    from exnaton_pipeline.orchestration.resources import TenantRegistryResource
 
     assets = _job_assets("meter_data_job")
     resources = _resources(database_url, source_url, s3)
+    if tenants_file is not None:
+        resources["tenants"] = TenantRegistryResource(path=str(tenants_file))
     return [
         dg.materialize(
             assets,

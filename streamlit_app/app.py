@@ -90,7 +90,10 @@ def _page() -> None:
         raise ConfigError(f"The tenant registry cannot be read: {exc}") from None
     if mode == "none":
         tenant = _tenant_picker(registry)
-        url = database.warehouse_url()
+        try:
+            url = database.tenant_warehouse_url(tenant)  # the server holding its schema
+        except database.WarehouseNotConfigured as exc:
+            raise ConfigError(str(exc)) from None
     else:
         tenant, url, users = _pinned_deployment(registry)
         if not _signed_in(users, tenant):

@@ -166,13 +166,13 @@ def per_day_analytics(
             if config.last_day
             else last_settled_day(datetime.now(UTC), tenant)
         )
-        with transaction(warehouse.url()) as conn:
+        with transaction(warehouse.url(tenant)) as conn:
             changed = stale.changed_windows(conn, tenant.schema, last_day)
             muids = None if config.all_meters else changed.muids
             profile = analytics.refresh_weekday_hour_profile(conn, tenant, muids, last_day)
             found = refresh_insights(conn, tenant, muids, last_day)
         if changed.newest_mark is not None:
-            with transaction(warehouse.url()) as conn:
+            with transaction(warehouse.url(tenant)) as conn:
                 stale.clear_windows(conn, tenant.schema, last_day, changed.newest_mark)
     scope = {
         "tenant": tenant.id,

@@ -58,7 +58,7 @@ def raw_meter_readings(
     with retry_only_transient():
         tenant = tenants.tenant(tenant_id)
         src = source.get_source()
-        new = ingest.list_new_objects(src, warehouse.url(), tenant, day, config.reprocess)
+        new = ingest.list_new_objects(src, warehouse.url(tenant), tenant, day, config.reprocess)
         if not new.listed and not src.has_prefix(tenant.source_prefix):
             # an absent day folder is just "nothing delivered yet"; an absent tenant prefix is
             # a misconfigured tenant or source, and must not pass as "nothing new" forever
@@ -70,8 +70,8 @@ def raw_meter_readings(
                 ),
                 allow_retries=False,
             )
-        withdrawals = ingest.withdraw_missing(warehouse.url(), tenant, new)
-        with transaction(warehouse.url()) as conn:
+        withdrawals = ingest.withdraw_missing(warehouse.url(tenant), tenant, new)
+        with transaction(warehouse.url(tenant)) as conn:
             if config.recompute:
                 days = local_days(day, tenant.zone)
                 first, last = days[0], days[-1]
@@ -130,9 +130,9 @@ def meter_readings(
     with retry_only_transient():
         tenant = tenants.tenant(new.tenant_id)
         result = ingest.ingest_objects(
-            source.get_source(), warehouse.url(), tenant, new, context.run.run_id
+            source.get_source(), warehouse.url(tenant), tenant, new, context.run.run_id
         )
-        catalog = readings_metadata(warehouse.url(), tenant, new.day)
+        catalog = readings_metadata(warehouse.url(tenant), tenant, new.day)
     context.log.info(
         f"{tenant.schema}.meter_readings ({result.storage}): {result.inserted} inserted, "
         f"{result.updated} updated, {result.unchanged} unchanged, {result.rejected} rejected"

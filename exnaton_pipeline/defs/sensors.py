@@ -10,7 +10,7 @@ from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.ingestion import ingest
 from exnaton_pipeline.lib.scheduling import last_settled_day, partitions_due
 from exnaton_pipeline.lib.warehouse import stale, tenant_schema
-from exnaton_pipeline.lib.warehouse.database import transaction
+from exnaton_pipeline.lib.warehouse.database import WarehouseNotConfigured, transaction
 from exnaton_pipeline.orchestration.partitions import partition_key, tenant_partitions
 from exnaton_pipeline.orchestration.per_day import PER_DAY_JOB, per_day_config
 from exnaton_pipeline.orchestration.resources import (
@@ -49,7 +49,12 @@ def late_objects_sensor(
     src = source.get_source()
     for tenant in active:
         todo = [day for day in days if (tenant.id, day) not in scheduled]
-        late = ingest.late_objects(src, warehouse.url(), tenant, todo)
+        try:
+            url = warehouse.url(tenant)
+        except WarehouseNotConfigured as exc:  # one tenant's setup must not stop the sweep
+            context.log.error(str(exc))
+            continue
+        late = ingest.late_objects(src, url, tenant, todo)
         for day, objects in sorted(late.items()):
             versions = sorted(f"{o.key}@{o.etag}" for o in objects)
             digest = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:16]
@@ -86,7 +91,12 @@ def insights_sensor(
     known = set(tenant_partitions.get_partition_keys())
     for tenant in (t for t in tenants.registry.tenants if t.id in known):
         last_day = last_settled_day(now, tenant)
-        with transaction(warehouse.url()) as conn:
+        try:
+            url = warehouse.url(tenant)
+        except WarehouseNotConfigured as exc:  # one tenant's setup must not stop the others
+            context.log.error(str(exc))
+            continue
+        with transaction(url) as conn:
             if not tenant_schema.is_set_up(conn, tenant.schema):
                 continue
             changed = stale.changed_windows(conn, tenant.schema, last_day)

@@ -25,6 +25,8 @@ READER_PASSWORD_PREFIX = "EXNATON_READER_PASSWORD_"
 # Database URLs whose password part is a secret. An empty password stays allowed here: trust,
 # peer or certificate authentication need none (the embedded demo database has none).
 URL_VARIABLES = ("EXNATON_DATABASE_URL", "DAGSTER_PG_URL", "EXNATON_DASHBOARD_DATABASE_URL")
+# and the URLs of tenants' own warehouse servers (the registry's `warehouse_env`)
+TENANT_WAREHOUSE_PREFIX = "EXNATON_WAREHOUSE_URL_"
 
 
 def is_placeholder(value: str) -> bool:
@@ -52,7 +54,8 @@ def secret_problems(environ: Mapping[str, str], tenant_ids: Iterable[str]) -> li
                 f"{name} is still the placeholder from .env.example "
                 f"(starts with {PLACEHOLDER_PREFIX!r}): set a real secret"
             )
-    for name in URL_VARIABLES:
+    tenant_warehouses = sorted(n for n in environ if n.startswith(TENANT_WAREHOUSE_PREFIX))
+    for name in (*URL_VARIABLES, *tenant_warehouses):
         password = _url_password(environ.get(name))
         if password and is_placeholder(password):
             problems.append(

@@ -27,6 +27,11 @@ def configured_database_url() -> str | None:
     return os.environ.get("EXNATON_DATABASE_URL") or None
 
 
+def tenant_warehouse_url(variable: str) -> str | None:
+    """The URL in a tenant's own warehouse variable (the registry's `warehouse_env`), if set."""
+    return os.environ.get(variable) or None
+
+
 def configured_dagster_storage_url() -> str | None:
     """PostgreSQL URL for Dagster's own run/event storage, if given (DAGSTER_PG_URL)."""
     return os.environ.get("DAGSTER_PG_URL") or None

@@ -24,6 +24,10 @@ DEFAULT_TIMEZONE = "Europe/Zurich"
 # An energy value above this per 15-minute interval is a fault, not a reading (it would be a
 # 4 MW connection); a tenant with larger sites raises it with `max_interval_kwh`.
 DEFAULT_MAX_INTERVAL_KWH = 1000.0
+# A tenant's own warehouse is named by an environment variable of this family, never by a URL
+# in the registry (the URL holds a password); the prefix keeps a registry from naming any
+# other secret of the process.
+WAREHOUSE_ENV = re.compile(r"EXNATON_WAREHOUSE_URL_[A-Z0-9_]{1,40}")
 
 
 class RegistryError(ValueError):
@@ -61,6 +65,10 @@ class Tenant:
     live: bool = False
     meters: tuple[Meter, ...] = field(default=())
     max_interval_kwh: float = DEFAULT_MAX_INTERVAL_KWH
+    # the variable holding the URL of the tenant's own warehouse; None: the shared warehouse
+    warehouse_env: str | None = None
+    # TimescaleDB: compress readings chunks older than this many days; None: no compression
+    compress_after_days: int | None = None
 
     @property
     def schema(self) -> str:
@@ -168,7 +176,30 @@ def _parse_tenant(item: Any, index: int, raw_plans: dict, source: str) -> Tenant
         live=bool(item.get("live", False)),
         meters=_parse_meters(item.get("meters") or {}, where),
         max_interval_kwh=_max_interval_kwh(item.get("max_interval_kwh"), where),
+        warehouse_env=_warehouse_env(item.get("warehouse_env"), where),
+        compress_after_days=_compress_after_days(item.get("compress_after_days"), where),
     )
+
+
+def _warehouse_env(raw: Any, where: str) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not WAREHOUSE_ENV.fullmatch(raw):
+        raise RegistryError(
+            f"{where}: warehouse_env: {raw!r} is not the name of a warehouse URL variable: "
+            "expected EXNATON_WAREHOUSE_URL_<NAME> (<NAME> of A-Z, 0-9, _)"
+        )
+    return raw
+
+
+def _compress_after_days(raw: Any, where: str) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise RegistryError(
+            f"{where}: compress_after_days: expected a whole number of days >= 1, got {raw!r}"
+        )
+    return raw
 
 
 def _max_interval_kwh(raw: Any, where: str) -> float:

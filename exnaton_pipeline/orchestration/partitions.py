@@ -63,5 +63,5 @@ def tenant_day_transaction(
     tenant_id, day = tenant_and_day(context)
     with retry_only_transient():
         tenant = tenants.tenant(tenant_id)
-        with transaction(warehouse.url()) as conn:
+        with transaction(warehouse.url(tenant)) as conn:
             yield tenant, day, conn

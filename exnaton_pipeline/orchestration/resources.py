@@ -17,21 +17,24 @@ from exnaton_pipeline.lib.warehouse import database
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The PostgreSQL/TimescaleDB warehouse.
+    """The PostgreSQL/TimescaleDB warehouse servers, one per tenant.
 
-    `database_url` set (tests): used as it is. Empty: EXNATON_DATABASE_URL, else the embedded
-    server, resolved when first used, so the password stays in the environment; `server` says
-    where that is, password hidden.
+    A tenant whose registry entry names `warehouse_env` lives on the server in that variable;
+    every other tenant on the shared warehouse: `database_url` when set (tests), else
+    EXNATON_DATABASE_URL, else the embedded server. URLs are resolved when first used, so
+    passwords stay in the environment; `server` says where the shared one is, password hidden.
     """
 
     database_url: str = ""
     server: str = Field(
         default="",
-        description="Where the warehouse URL from the environment points (password hidden).",
+        description="Where the shared warehouse URL from the environment points (password "
+        "hidden); tenants with `warehouse_env` in the registry use their own server.",
     )
 
-    def url(self) -> str:
-        return self.database_url or database.warehouse_url()
+    def url(self, tenant: Tenant) -> str:
+        """The URL of the warehouse holding `tenant`'s schema."""
+        return database.tenant_warehouse_url(tenant, self.database_url or None)
 
 
 class S3ClientResource(dg.ConfigurableResource):

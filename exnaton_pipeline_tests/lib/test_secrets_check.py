@@ -60,6 +60,12 @@ def test_a_real_configuration_passes():
             "DAGSTER_PG_URL carries a placeholder password (starts with 'change-me'): "
             "set a real secret",
         ),
+        (
+            "EXNATON_WAREHOUSE_URL_EAST",
+            "postgresql+psycopg2://exnaton:change-me-east@east:5432/exnaton",
+            "EXNATON_WAREHOUSE_URL_EAST carries a placeholder password (starts with "
+            "'change-me'): set a real secret",
+        ),
     ],
 )
 def test_a_placeholder_or_empty_secret_is_named(name, value, problem):

@@ -91,6 +91,8 @@ def test_registry_reads_tenants_with_defaults():
                 "live": True,
                 "meters": {"95ce3367-cbce-4a4d-bbe3-da082831d7bd": "House"},
                 "max_interval_kwh": 25_000,
+                "warehouse_env": "EXNATON_WAREHOUSE_URL_EAST_2",
+                "compress_after_days": 7,
             },
         )
     )
@@ -103,6 +105,9 @@ def test_registry_reads_tenants_with_defaults():
         False,
     )
     assert (alpha.max_interval_kwh, beta.max_interval_kwh) == (1000.0, 25_000.0)
+    # the shared warehouse and no compression unless the registry says otherwise
+    assert (alpha.warehouse_env, alpha.compress_after_days) == (None, None)
+    assert (beta.warehouse_env, beta.compress_after_days) == ("EXNATON_WAREHOUSE_URL_EAST_2", 7)
     assert beta.schema == "tenant_beta_grid"
     assert beta.zone.key == "America/New_York"
     assert beta.source_prefix == "eu/beta"
@@ -169,6 +174,29 @@ def test_unknown_tenant_lists_the_known_ones():
         (
             {"id": "alpha", "tariff_plan": "flat", "max_interval_kwh": "lots"},
             "tenants.yaml: tenant 'alpha': max_interval_kwh: expected a positive number",
+        ),
+        (
+            {"id": "alpha", "tariff_plan": "flat", "warehouse_env": "AWS_SECRET_ACCESS_KEY"},
+            "tenants.yaml: tenant 'alpha': warehouse_env: 'AWS_SECRET_ACCESS_KEY' is not the name "
+            "of a warehouse URL variable: expected EXNATON_WAREHOUSE_URL_<NAME>",
+        ),
+        (
+            {"id": "alpha", "tariff_plan": "flat", "warehouse_env": "postgresql://u:p@east/db"},
+            "tenants.yaml: tenant 'alpha': warehouse_env: 'postgresql://u:p@east/db' is not",
+        ),
+        (
+            {"id": "alpha", "tariff_plan": "flat", "warehouse_env": "EXNATON_WAREHOUSE_URL_east"},
+            "tenants.yaml: tenant 'alpha': warehouse_env: 'EXNATON_WAREHOUSE_URL_east' is not",
+        ),
+        (
+            {"id": "alpha", "tariff_plan": "flat", "compress_after_days": 0},
+            "tenants.yaml: tenant 'alpha': compress_after_days: expected a whole number of days "
+            ">= 1, got 0",
+        ),
+        (
+            {"id": "alpha", "tariff_plan": "flat", "compress_after_days": "7 days"},
+            "tenants.yaml: tenant 'alpha': compress_after_days: expected a whole number of days "
+            ">= 1, got '7 days'",
         ),
     ],
 )

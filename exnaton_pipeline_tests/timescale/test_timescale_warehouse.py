@@ -7,6 +7,7 @@ dropped. Expected figures come from the real sample's provenance (5376 readings,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ import pytest
 
 from exnaton_pipeline.lib.demo_data.sample import sample_files, write_sample
 from exnaton_pipeline.lib.ingestion import ingest
-from exnaton_pipeline.lib.warehouse import database, migrate
+from exnaton_pipeline.lib.warehouse import database, migrate, tenant_schema
 from exnaton_pipeline_tests.conftest import day_range
 from exnaton_pipeline_tests.drift import differences
 from exnaton_pipeline_tests.timescale.conftest import timescale_server
@@ -274,6 +275,78 @@ def test_corrections_reach_compressed_chunks(warehouse_url, local_source, regist
         "AND ts = '2023-02-01T12:00:00Z' AND kwh = %s) FROM tenant_demo.meter_readings",
         (IMPORT, original_noon + 1.0),
     ) == [(3 * 192, 1)]
+
+
+def compression_jobs(url: str) -> list[tuple]:
+    return rows(
+        url,
+        "SELECT job_id, config->>'compress_after' FROM timescaledb_information.jobs "
+        "WHERE proc_name = 'policy_compression' AND hypertable_schema = 'tenant_demo'",
+    )
+
+
+def test_old_chunks_are_compressed_and_a_late_correction_over_the_default_cap_lands(
+    warehouse_url, local_source, registry
+):
+    """150 registers in one 7-day chunk (Thu 2 - Wed 8 Feb 2023, 672 quarter hours each) are
+    100 800 compressed rows; a correction touching every register decompresses them all,
+    over TimescaleDB's default cap of 100 000 per transaction."""
+    demo = dataclasses.replace(registry.get("demo"), compress_after_days=7)
+    migrate.migrate_tenant(warehouse_url, demo)
+    with database.transaction(warehouse_url) as conn:
+        assert tenant_schema.set_compression(conn, demo.schema, 30) == "chunks older than 30 days"
+    with database.transaction(warehouse_url) as conn:  # the registry's age changed: 30 -> 7
+        assert tenant_schema.set_compression(conn, demo.schema, 7) == "chunks older than 7 days"
+    [(job, after)] = compression_jobs(warehouse_url)
+    assert after == "7 days"
+    muids = [f"aaaaaaaa-0000-4000-8000-{n:012d}" for n in range(150)]
+    rows(
+        warehouse_url,
+        "INSERT INTO tenant_demo.meter_readings "
+        "(muid, obis, register, ts, kwh, quality, source_key, source_etag) "
+        "SELECT m::uuid, %s, 'active_import', t, 0.1, 'measured', 'demo/seed.json', 'seed' "
+        "FROM unnest(%s) m, generate_series(timestamptz '2023-02-02 00:00+00', "
+        "timestamptz '2023-02-08 23:45+00', interval '15 minutes') t; SELECT 1",
+        (IMPORT, muids),
+    )
+    policy = database.autocommit_connection(warehouse_url)  # alone: the job commits itself
+    try:
+        with policy.cursor() as cur:
+            cur.execute("CALL run_job(%s)", (job,))  # no background workers here
+    finally:
+        policy.close()
+    assert rows(
+        warehouse_url,
+        "SELECT count(*), bool_and(is_compressed) FROM timescaledb_information.chunks "
+        "WHERE hypertable_schema = 'tenant_demo'",
+    ) == [(1, True)]
+    assert rows(
+        warehouse_url,
+        "SELECT current_setting('timescaledb.max_tuples_decompressed_per_dml_transaction')",
+    ) == [("100000",)]
+    correction = [
+        {
+            "measurement": "energy",
+            "timestamp": "2023-02-05T12:00:00.000Z",
+            "tags": {"muid": muid, "quality": "corrected"},
+            IMPORT: 2.5,
+        }
+        for muid in muids
+    ]
+    local_source.write("demo/2023-02-05/correction.json", json.dumps({"data": correction}).encode())
+
+    [result] = ingest_days(warehouse_url, local_source, demo, [date(2023, 2, 5)])
+
+    assert (result.inserted, result.updated, result.rejected) == (0, 150, 0)
+    assert rows(
+        warehouse_url,
+        "SELECT count(*), count(*) FILTER (WHERE kwh = 2.5 AND revision = 1 "
+        "AND ts = '2023-02-05T12:00:00Z'), sum(kwh) FROM tenant_demo.meter_readings",
+    ) == [(150 * 672, 150, pytest.approx(150 * 671 * 0.1 + 150 * 2.5))]
+
+    with database.transaction(warehouse_url) as conn:  # compress_after_days removed
+        assert tenant_schema.set_compression(conn, demo.schema, None) == "off"
+    assert compression_jobs(warehouse_url) == []
 
 
 def test_a_connection_lost_inside_a_transaction_is_rolled_back(warehouse_url):

@@ -260,6 +260,8 @@ def _store(
     with database.transaction(database_url) as conn:
         tenant_schema.lock_tenant(conn, tenant.schema)
         storage = tenant_schema.readings_storage(conn, tenant.schema)
+        if storage == "timescaledb":  # corrections of old days reach compressed chunks
+            tenant_schema.lift_decompression_limit(conn)
         result = writes.upsert_readings(conn, tenant.schema, valid, tenant.timezone)
         writes.replace_rejects(conn, tenant.schema, batch.done, rejects)
         writes.record_objects(

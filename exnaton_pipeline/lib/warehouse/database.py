@@ -7,6 +7,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg2
 import psycopg2.extensions
@@ -14,6 +15,9 @@ import sqlalchemy as sa
 
 from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.warehouse import embedded_pg
+
+if TYPE_CHECKING:
+    from exnaton_pipeline.lib.tenants import Tenant
 
 WAREHOUSE_DB = "exnaton"
 DAGSTER_DB = "dagster"
@@ -49,6 +53,31 @@ def _embedded(database: str) -> str:
 def warehouse_url() -> str:
     """EXNATON_DATABASE_URL, else the `exnaton` database of the embedded server (started now)."""
     return settings.configured_database_url() or _embedded(WAREHOUSE_DB)
+
+
+class WarehouseNotConfigured(RuntimeError):
+    """A tenant lives on a warehouse of its own whose URL variable is not set here."""
+
+
+def tenant_warehouse_url(tenant: Tenant, shared: str | None = None) -> str:
+    """The warehouse holding `tenant`'s schema: the URL in its registry variable
+    `warehouse_env`, else the shared warehouse (`shared` when given, else `warehouse_url()`).
+
+    Tenants are the shard key: every connection to a tenant's tables, checks, catalog
+    metadata and reader role goes through here. Raises WarehouseNotConfigured when the
+    tenant's variable is unset: falling back to the shared warehouse would quietly give the
+    tenant an empty schema there and split its data over two servers.
+    """
+    if tenant.warehouse_env is None:
+        return shared or warehouse_url()
+    url = settings.tenant_warehouse_url(tenant.warehouse_env)
+    if url is None:
+        raise WarehouseNotConfigured(
+            f"tenant {tenant.id!r} lives on its own warehouse, whose URL the registry says is "
+            f"in {tenant.warehouse_env}, but {tenant.warehouse_env} is not set in this "
+            "process's environment: set it (a secret, like EXNATON_DATABASE_URL)"
+        )
+    return url
 
 
 def describe_warehouse() -> str:

@@ -140,11 +140,12 @@ def context_options(connection: sa.Connection, schema: str) -> dict[str, Any]:
 @contextmanager
 def command_line_connection(x_arguments: Mapping[str, str]) -> Iterator[tuple[sa.Connection, str]]:
     """For alembic's own command line (`alembic -c <migrations>/alembic.ini -x tenant=demo
-    check`): the configured warehouse, the tenant's schema entered, committed at the end."""
+    check`): the tenant's warehouse, its schema entered, committed at the end."""
     tenant_id = x_arguments.get("tenant")
     if not tenant_id:
         raise SystemExit("name the tenant whose schema to compare or migrate: -x tenant=<id>")
-    schema = load_registry(settings.tenants_file()).get(tenant_id).schema
-    with database.engine(database.warehouse_url()).connect() as connection, connection.begin():
-        enter_tenant(connection, schema)
-        yield connection, schema
+    tenant = load_registry(settings.tenants_file()).get(tenant_id)
+    url = database.tenant_warehouse_url(tenant)
+    with database.engine(url).connect() as connection, connection.begin():
+        enter_tenant(connection, tenant.schema)
+        yield connection, tenant.schema

@@ -13,7 +13,7 @@ ids only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 from psycopg2 import sql
@@ -80,3 +80,64 @@ def ensure_month_partitions(conn: Connection, schema: str, days: Iterable[date])
                 ).format(sql.Identifier(schema), sql.Identifier(name), sql.Identifier(schema)),
                 (f"{month.isoformat()} 00:00+00", f"{following.isoformat()} 00:00+00"),
             )
+
+
+def set_compression(conn: Connection, schema: str, after_days: int | None) -> str:
+    """Compress the tenant's readings chunks older than `after_days` (TimescaleDB only).
+
+    Old readings are read by day and meter, rarely changed: compressed per (muid, obis)
+    segment ordered by time they take a fraction of the disk and are still read and
+    corrected in place. Enables compression on the hypertable once, then keeps one
+    compression policy at the registry's age: added, changed, or removed when `after_days`
+    is None (chunks compressed before stay compressed). On native partitioning there is
+    nothing to compress. Returns what holds now, for the catalog.
+    """
+    if _readings_relkind(conn, schema) != "r":
+        return "none (plain PostgreSQL)"
+    table = f"{schema}.meter_readings"  # a regclass literal, bound as a value
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT (config->>'compress_after')::interval FROM timescaledb_information.jobs "
+            "WHERE proc_name = 'policy_compression' AND hypertable_schema = %s "
+            "AND hypertable_name = 'meter_readings'",
+            (schema,),
+        )
+        policy = cur.fetchone()
+        wanted = None if after_days is None else timedelta(days=after_days)
+        if policy is not None and policy[0] != wanted:
+            cur.execute("SELECT remove_compression_policy(%s::regclass)", (table,))
+        if wanted is None:
+            return "off"
+        if policy is None or policy[0] != wanted:
+            cur.execute(
+                "SELECT compression_enabled FROM timescaledb_information.hypertables "
+                "WHERE hypertable_schema = %s AND hypertable_name = 'meter_readings'",
+                (schema,),
+            )
+            if not cur.fetchone()[0]:
+                cur.execute(
+                    sql.SQL(
+                        "ALTER TABLE {}.meter_readings SET (timescaledb.compress, "
+                        "timescaledb.compress_segmentby = 'muid, obis', "
+                        "timescaledb.compress_orderby = 'ts')"
+                    ).format(sql.Identifier(schema))
+                )
+            cur.execute(
+                "SELECT add_compression_policy(%s::regclass, compress_after => %s)",
+                (table, wanted),
+            )
+    return f"chunks older than {after_days} days"
+
+
+def lift_decompression_limit(conn: Connection) -> None:
+    """Until the end of the transaction: no cap on the rows a write may decompress.
+
+    A correction of an old day lands in compressed chunks, and TimescaleDB decompresses
+    the batches it touches, one per (muid, obis) per chunk, up to 672 rows each. Its
+    default cap, `timescaledb.max_tuples_decompressed_per_dml_transaction` = 100 000,
+    would fail a re-delivery for more than about 148 registers and roll the whole store
+    back, again at every retry. The store of one tenant-day is bounded by its objects,
+    so it runs without the cap.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0")
