@@ -111,7 +111,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         print(f"{report.progress.done} of {len(keys)} partitions succeeded", flush=True)
         if ended.status.value not in ("COMPLETED_SUCCESS", "COMPLETED_FAILED"):
             print(f"backfill {backfill.backfill_id} ended {ended.status.value}")
-        per_day_ok = _per_day_work(instance, defs, args.tenant, by_daemon)
+        per_day_ok = _per_day_work(
+            instance, defs, args.tenant, backfills.daemon_is_running(instance)
+        )
     return 0 if report.progress.done == len(keys) and per_day_ok else 1
 
 

@@ -4,6 +4,7 @@ with a fresh EXNATON_HOME and the warehouse in a database of its own."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -140,7 +141,13 @@ def test_february_backfill_gives_the_known_totals_and_is_repeatable(home, fresh_
     assert lines[1].startswith("[1/28] 2023-02-01|demo  ok  192 rows written, 192 new")
     assert lines[28].startswith("[28/28] 2023-02-28|demo  ok  192 rows written, 192 new")
     assert lines[28].endswith("ETA 0:00")  # not a terminal: each line says how long is left
-    assert lines[-1] == "28 of 28 partitions succeeded"
+    assert lines[-2] == "28 of 28 partitions succeeded"
+    # then the per-day work, here as no daemon would ask for it: both meters' windows
+    assert re.fullmatch(
+        r"per-day work up to \d{4}-\d\d-\d\d \(insights_job, run \w{8}, [\d.]+s\): "
+        r"2 meter\(s\) changed, 14 insights written",
+        lines[-1],
+    ), lines[-1]
     totals = "SELECT obis, count(*), round(sum(kwh)::numeric, 5) FROM tenant_demo.meter_readings "
     totals += "GROUP BY obis ORDER BY obis"
     # SOURCE.md: 2 x 2688 readings summing to 97.6082 and 36.19725 kWh
@@ -163,7 +170,9 @@ def test_february_backfill_gives_the_known_totals_and_is_repeatable(home, fresh_
 
     again = exnaton(env, *args)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.splitlines()[1].startswith("[1/28] 2023-02-01|demo  ok  0 rows written")
+    again_lines = again.stdout.splitlines()
+    assert again_lines[1].startswith("[1/28] 2023-02-01|demo  ok  nothing to do")
+    assert again_lines[-1].endswith("0 meter(s) changed, 0 insights written")
     assert query(fresh_database, snapshot) == before
     assert [(o, n, float(s)) for o, n, s in query(fresh_database, totals)] == expected
 
@@ -194,7 +203,7 @@ def test_failed_partitions_are_recorded_on_the_backfill_and_exit_1(home, fresh_d
         "[1/2] 2023-02-01|alpine  FAILED  raw_meter_readings: tenant alpine: nothing exists under "
         f"its source prefix {home / 'source'}/alpine/"
     )
-    assert lines[-1] == "0 of 2 partitions succeeded"
+    assert lines[-2] == "0 of 2 partitions succeeded"
     assert backfill_runs(fresh_database, backfill_id) == {
         "2023-02-01|alpine": "FAILURE",
         "2023-02-02|alpine": "FAILURE",
@@ -284,7 +293,8 @@ def test_a_daemon_that_stopped_before_it_started_is_taken_over(home, fresh_datab
     lines = done.stdout.splitlines()
     assert lines[0].endswith("(2 partitions of demo): the daemon runs it")
     assert lines[1] == "the daemon stopped before it started on the backfill: run here"
-    assert lines[-1] == "2 of 2 partitions succeeded"
+    assert lines[-2] == "2 of 2 partitions succeeded"
+    assert lines[-1].endswith("2 meter(s) changed, 14 insights written")
     assert query(fresh_database, "SELECT status FROM bulk_actions") == [("COMPLETED_SUCCESS",)]
 
 

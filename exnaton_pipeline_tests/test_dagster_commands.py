@@ -97,7 +97,11 @@ def test_validate_check_and_list_definitions(fresh_checkout_env):
     assets = {a["asset_key"] for a in listed["assets"]}
     assert {"raw_meter_readings", "meter_readings", "hourly_energy", "insights"} <= assets
     assert [s["name"] for s in listed["schedules"]] == ["meter_data_schedule"]
-    assert [j["name"] for j in listed["jobs"]] == ["meter_data_job"]
+    assert sorted(j["name"] for j in listed["jobs"]) == ["insights_job", "meter_data_job"]
+    assert sorted(s["name"] for s in listed["sensors"]) == [
+        "insights_sensor",
+        "late_objects_sensor",
+    ]
     # nothing left behind in the checkout (dagster removes its temporary instance folder)
     assert not list(REPO_ROOT.glob(".tmp_dagster_home_*"))
 
