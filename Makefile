@@ -33,6 +33,7 @@ lint: venv
 bench: venv
 	$(VENV)/bin/python -m benchmarks.ingest
 	$(VENV)/bin/python -m benchmarks.dashboard
+	$(VENV)/bin/python -m benchmarks.tick --meters 1000 --days 28
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .exnaton

@@ -100,7 +100,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         print(f"backfill {backfill.backfill_id} ({len(keys)} partitions of {args.tenant}): {where}")
         report = _Report(instance, len(keys))
         try:
-            ended = _execute(instance, defs, backfill, by_daemon, report)
+            ended, daemon_ran_it = _execute(instance, defs, backfill, by_daemon, report)
         except KeyboardInterrupt:
             report.clear()
             if by_daemon:
@@ -111,15 +111,14 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         print(f"{report.progress.done} of {len(keys)} partitions succeeded", flush=True)
         if ended.status.value not in ("COMPLETED_SUCCESS", "COMPLETED_FAILED"):
             print(f"backfill {backfill.backfill_id} ended {ended.status.value}")
-        per_day_ok = _per_day_work(
-            instance, defs, args.tenant, backfills.daemon_is_running(instance)
-        )
+        per_day_ok = _per_day_work(instance, defs, args.tenant, daemon_ran_it)
     return 0 if report.progress.done == len(keys) and per_day_ok else 1
 
 
 def _per_day_work(instance, defs, tenant_id: str, by_daemon: bool) -> bool:
     """After a backfill, the tenant's per-day work (profile and insights) for the meters whose
-    days it changed: run here, or left to the daemon's insights_sensor."""
+    days it changed: left to the daemon's insights_sensor where the daemon ran the backfill,
+    else run here."""
     from exnaton_pipeline.lib.scheduling import last_settled_day
     from exnaton_pipeline.orchestration.per_day import PER_DAY_JOB, PER_DAY_STEP, per_day_config
 
@@ -158,19 +157,20 @@ def _per_day_work(instance, defs, tenant_id: str, by_daemon: bool) -> bool:
 
 
 def _execute(instance, defs, backfill, by_daemon: bool, report: _Report):
-    """The backfill, ended: followed while the daemon runs it, else run here."""
+    """The backfill, ended, and whether the daemon ran it (else this process did)."""
     from exnaton_pipeline.orchestration import backfills
 
     if by_daemon:
         ended = _follow(instance, backfill.backfill_id, report)
         if ended is not None:
-            return ended
+            return ended, True
         claimed = backfills.take_over(instance, defs, backfill)
         if claimed is None:  # a daemon started on it after all
-            return _follow(instance, backfill.backfill_id, report, patient=True)
+            return _follow(instance, backfill.backfill_id, report, patient=True), True
         print("the daemon stopped before it started on the backfill: run here", flush=True)
         backfill = claimed
-    return backfills.run_here(instance, defs, JOB, backfill, report.outcome, run_config=QUIET)
+    ended = backfills.run_here(instance, defs, JOB, backfill, report.outcome, run_config=QUIET)
+    return ended, False
 
 
 @contextlib.contextmanager

@@ -225,7 +225,11 @@ def test_webserver_and_daemon_run_a_tenant_day(instance_env, warehouse_url, tmp_
             "2023-02-03|demo",
         ]
         assert all("  ok  192 rows written, 192 new" in line for line in lines[1:3])
-        assert lines[-1] == "2 of 2 partitions succeeded"
+        assert lines[-2] == "2 of 2 partitions succeeded"
+        assert lines[-1] == (
+            "per-day work (profile, insights): the insights_sensor requests insights_job "
+            "within 15 minutes"
+        )
 
         # it is listed under Runs -> Backfills, as the UI's own backfills are
         listed = client._execute(BACKFILLS_QUERY)["partitionBackfillsOrError"]["results"]

@@ -191,7 +191,12 @@ def test_run_queue_monitoring_and_retries_repeat_dagster_yaml(values):
                 "key": "dagster/partition/tenant",
                 "value": {"applyLimitPerUniqueValue": True},
                 "limit": 1,
-            }
+            },
+            {  # insights_job is partitioned by tenant alone
+                "key": "dagster/partition",
+                "value": {"applyLimitPerUniqueValue": True},
+                "limit": 1,
+            },
         ]
     )
     monitoring = instance["run_monitoring"]
