@@ -153,11 +153,11 @@ def run_in_fresh_process(*args) -> Run:
     return run
 
 
-def bare_copy_seconds(url: str, tenant: Tenant, body: bytes) -> tuple[int, float]:
-    """Rows of one object COPYed into a table with our columns, key and index: (rows, seconds).
+def bare_copy_seconds(url: str, tenant: Tenant, bodies: list[bytes]) -> tuple[int, float]:
+    """The objects' rows COPYed into a table with our columns, key and index: (rows, seconds).
     Parsing is not counted: the rows are ready as CSV, the floor any ingest compares with."""
-    parsed = parse_response(body)
-    frame = pd.DataFrame.from_records(parsed.rows, columns=READING_COLUMNS).assign(
+    rows = [row for body in bodies for row in parse_response(body).rows]
+    frame = pd.DataFrame.from_records(rows, columns=READING_COLUMNS).assign(
         register="active_import", source_key="copy.json", source_etag="1"
     )
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.tz_convert(None)
@@ -204,6 +204,14 @@ def table_sizes(url: str, tenant: Tenant) -> list[tuple[str, int, int]]:
             (tenant.schema,),
         )
         return cur.fetchall()
+
+
+def _versus_copy(run: Run, rows: int, copy_seconds: float, what: str) -> str:
+    steps = run.steps.get("raw_meter_readings", 0) + run.steps.get("meter_readings", 0)
+    return (
+        f"  ingest steps of {what}: {steps:.2f} s for {rows:,} readings; bare COPY "
+        f"{copy_seconds:.2f} s ({steps / copy_seconds:.1f}x)"
+    )
 
 
 def _drop(url: str, tenant: Tenant) -> None:
@@ -297,14 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(_line(f"tick: one batch, {tick:%H:%M} UTC", tick_run))
         print(_steps(tick_run))
-        rows, copy_seconds = bare_copy_seconds(url, tenant, source.read(batch))
-        ingest = tick_run.steps.get("raw_meter_readings", 0) + tick_run.steps.get(
-            "meter_readings", 0
-        )
-        print(
-            f"  ingest steps {ingest:.2f} s for {rows:,} readings; bare COPY {copy_seconds:.2f} s"
-            f" ({ingest / copy_seconds:.1f}x)"
-        )
+        rows, copy_seconds = bare_copy_seconds(url, tenant, [source.read(batch)])
+        print(_versus_copy(tick_run, rows, copy_seconds, "the batch"))
+        # and a backfilled day of per-meter-day objects, against a COPY of the same rows
+        day, run = backfill[-2]
+        keys = [o.key for o in source.list(f"{tenant.source_prefix}/{day.isoformat()}")]
+        rows, copy_seconds = bare_copy_seconds(url, tenant, [source.read(k) for k in keys])
+        print(_versus_copy(run, rows, copy_seconds, f"backfill {day} ({len(keys):,} objects)"))
         idle = run_in_fresh_process(
             TICK_JOB, key, tenant, url, str(source.root), instance_dir, None
         )
