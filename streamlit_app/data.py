@@ -10,7 +10,7 @@ here: the app caches these functions, the benchmark times them uncached.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +22,7 @@ from exnaton_pipeline.lib.energy.analytics import EXPORT, IMPORT
 from exnaton_pipeline.lib.warehouse import database
 from exnaton_pipeline.lib.warehouse.tables import (
     ENERGY_COLUMNS,
+    community_energy,
     daily_energy,
     hourly_energy,
     ingested_objects,
@@ -34,6 +35,13 @@ from exnaton_pipeline.lib.warehouse.tables import (
 REFRESH = timedelta(minutes=15)
 
 _ts = sa.DateTime(timezone=True)
+
+# What a view shows: one meter (its muid) or an installation (its members' muids, summed).
+Meters = str | Sequence[str]
+
+
+def _muids(meters: Meters) -> list[str]:
+    return [meters] if isinstance(meters, str) else list(meters)
 
 
 class DataError(Exception):
@@ -164,12 +172,20 @@ def load_catalogue(url: str, schema: str) -> Catalogue:
     return Catalogue(meters, last_update)
 
 
-def load_daily(url: str, schema: str, muid: str, start: date, end: date) -> pd.DataFrame:
-    """daily_energy rows of one meter for local days start..end (primary key range)."""
+def load_daily(url: str, schema: str, meters: Meters, start: date, end: date) -> pd.DataFrame:
+    """daily_energy of one meter, or the sum of several (an installation), for local days
+    start..end (primary key ranges). A day is complete when every meter has a complete row."""
     de = daily_energy
+    muids = _muids(meters)
     statement = (
-        sa.select(de.c.day, *(de.c[n] for n in ENERGY_COLUMNS), de.c.intervals, de.c.complete)
-        .where(de.c.muid == muid, de.c.day.between(start, end))
+        sa.select(
+            de.c.day,
+            *(sa.func.sum(de.c[n]).label(n) for n in ENERGY_COLUMNS),
+            sa.func.sum(de.c.intervals).label("intervals"),
+            (sa.func.bool_and(de.c.complete) & (sa.func.count() == len(muids))).label("complete"),
+        )
+        .where(de.c.muid.in_(muids), de.c.day.between(start, end))
+        .group_by(de.c.day)
         .order_by(de.c.day)
     )
     with _connect(url, schema) as conn:
@@ -178,68 +194,130 @@ def load_daily(url: str, schema: str, muid: str, start: date, end: date) -> pd.D
     return frame
 
 
-def load_hourly(url: str, schema: str, muid: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """hourly_energy rows of one meter for hours starting in [start, end) (primary key range)."""
+def load_hourly(
+    url: str, schema: str, meters: Meters, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """hourly_energy of one meter, or the sum of several, for hours starting in [start, end)
+    (primary key ranges)."""
     he = hourly_energy
     statement = (
-        sa.select(he.c.hour_start, *(he.c[n] for n in ENERGY_COLUMNS))
-        .where(he.c.muid == muid, he.c.hour_start >= start, he.c.hour_start < end)
+        sa.select(he.c.hour_start, *(sa.func.sum(he.c[n]).label(n) for n in ENERGY_COLUMNS))
+        .where(he.c.muid.in_(_muids(meters)), he.c.hour_start >= start, he.c.hour_start < end)
+        .group_by(he.c.hour_start)
         .order_by(he.c.hour_start)
     )
     with _connect(url, schema) as conn:
         return _utc(_frame(conn, statement), "hour_start")
 
 
-def load_quarter_hours(
-    url: str, schema: str, muid: str, start: datetime, end: datetime
-) -> pd.DataFrame:
-    """15-minute import and export of one meter for intervals starting in [start, end).
-
-    Read from meter_readings (primary key muid, obis, ts); meant for a few days at most.
-    """
+def _quarter_hours(meters: Meters, start: datetime, end: datetime) -> sa.Select:
+    """15-minute import and export of the meters (summed) for intervals in [start, end)."""
     mr = meter_readings
-    statement = (
+    return (
         sa.select(
             mr.c.ts,
             sa.func.sum(mr.c.kwh).filter(mr.c.register == IMPORT).label("import_kwh"),
             sa.func.sum(mr.c.kwh).filter(mr.c.register == EXPORT).label("export_kwh"),
         )
         .where(
-            mr.c.muid == muid,
+            mr.c.muid.in_(_muids(meters)),
             mr.c.ts >= start,
             mr.c.ts < end,
             mr.c.register.in_([IMPORT, EXPORT]),
         )
         .group_by(mr.c.ts)
-        .order_by(mr.c.ts)
     )
+
+
+def load_quarter_hours(
+    url: str, schema: str, meters: Meters, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """15-minute import and export of one meter, or the sum of several, for intervals
+    starting in [start, end).
+
+    Read from meter_readings (primary key muid, obis, ts); meant for a few days at most.
+    """
     with _connect(url, schema) as conn:
-        return _utc(_frame(conn, statement), "ts")
+        return _utc(_frame(conn, _quarter_hours(meters, start, end).order_by("ts")), "ts")
+
+
+@dataclass(frozen=True)
+class SelfUse:
+    """An installation's import and export over the quarter hours in which both were
+    measured, and the import drawn in the same quarter hours as export, sum of min(import,
+    export) (docs/decisions.md: what grid meters can tell of self-use)."""
+
+    import_kwh: float
+    export_kwh: float
+    coincident_kwh: float
+
+    @property
+    def self_consumption(self) -> float | None:
+        """Share of the feed-in that using it on site at the time would have kept there."""
+        return self.coincident_kwh / self.export_kwh if self.export_kwh > 0 else None
+
+    @property
+    def self_sufficiency(self) -> float | None:
+        """Share of the grid consumption that the own feed-in at the time would have covered."""
+        return self.coincident_kwh / self.import_kwh if self.import_kwh > 0 else None
+
+
+def load_self_use(
+    url: str, schema: str, meters: Meters, start: datetime, end: datetime
+) -> SelfUse | None:
+    """The installation's self-use over the instants [start, end), summed in the database
+    (one row back); None when no quarter hour has both import and export."""
+    q = _quarter_hours(meters, start, end).subquery("q")
+    statement = sa.select(
+        sa.func.sum(q.c.import_kwh),
+        sa.func.sum(q.c.export_kwh),
+        sa.func.sum(sa.func.least(q.c.import_kwh, q.c.export_kwh)),
+    ).where(q.c.import_kwh.is_not(None), q.c.export_kwh.is_not(None))
+    with _connect(url, schema) as conn:
+        imported, exported, coincident = conn.execute(statement).one()
+    if imported is None:
+        return None
+    return SelfUse(float(imported), float(exported), float(coincident))
 
 
 def load_span(
-    url: str, schema: str, muid: str, span: tuple[datetime, datetime]
+    url: str, schema: str, meters: Meters, span: tuple[datetime, datetime]
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """One meter's energy over the local instants [start, end) (e.g. today 00:00-13:45): the
-    hourly_energy rows of its whole local hours, and the 15-minute rows (load_quarter_hours)
-    of a last, partial hour, at most three; None when the span ends on the hour."""
+    """The energy of one meter (or an installation) over the local instants [start, end)
+    (e.g. today 00:00-13:45): the hourly_energy rows of its whole local hours, and the
+    15-minute rows (load_quarter_hours) of a last, partial hour, at most three; None when the
+    span ends on the hour."""
     start, end = (moment.astimezone(UTC) for moment in span)
     # the local hour the span ends in (not the UTC hour: half-hour time zones)
     hour = span[1].replace(minute=0, second=0, microsecond=0).astimezone(UTC)
-    hourly = load_hourly(url, schema, muid, start, hour)
-    return hourly, load_quarter_hours(url, schema, muid, hour, end) if hour < end else None
+    hourly = load_hourly(url, schema, meters, start, hour)
+    return hourly, load_quarter_hours(url, schema, meters, hour, end) if hour < end else None
 
 
-def load_profile(url: str, schema: str, muid: str) -> pd.DataFrame:
-    """The meter's weekday x hour profile (168 rows at most; primary key prefix)."""
+def load_profile(url: str, schema: str, meters: Meters) -> pd.DataFrame:
+    """The weekday x hour profile of one meter, or the sum of several (168 rows at most;
+    primary key prefixes). An installation's average hour is its members' averages added."""
     p = weekday_hour_profile
-    statement = sa.select(p).where(p.c.muid == muid).order_by(p.c.weekday, p.c.hour)
+    statement = (
+        sa.select(
+            p.c.weekday,
+            p.c.hour,
+            sa.func.sum(p.c.avg_import_kwh).label("avg_import_kwh"),
+            sa.func.sum(p.c.avg_export_kwh).label("avg_export_kwh"),
+            sa.func.min(p.c.days).label("days"),
+            sa.func.min(p.c.window_start).label("window_start"),
+            sa.func.max(p.c.window_end).label("window_end"),
+        )
+        .where(p.c.muid.in_(_muids(meters)))
+        .group_by(p.c.weekday, p.c.hour)
+        .order_by(p.c.weekday, p.c.hour)
+    )
     with _connect(url, schema) as conn:
         return _frame(conn, statement)
 
 
-def load_insights(url: str, schema: str, muid: str) -> pd.DataFrame:
-    """The meter's insights, most important first (primary key prefix)."""
+def load_insights(url: str, schema: str, meters: Meters) -> pd.DataFrame:
+    """The insights of one meter or of several, most important first (primary key prefixes)."""
     i = insights
     statement = (
         sa.select(
@@ -253,8 +331,61 @@ def load_insights(url: str, schema: str, muid: str) -> pd.DataFrame:
             i.c.period_start,
             i.c.period_end,
         )
-        .where(i.c.muid == muid)
-        .order_by(i.c.rank, i.c.kind)
+        .where(i.c.muid.in_(_muids(meters)))
+        .order_by(i.c.rank, i.c.kind, i.c.muid)
+    )
+    with _connect(url, schema) as conn:
+        return _frame(conn, statement)
+
+
+# --- the tenant as a community ------------------------------------------------------------
+
+COMMUNITY_KEYS = {"15min": "ts", "hour": "hour_start", "day": "local_date"}
+
+
+def load_community_energy(
+    url: str, schema: str, start: datetime, end: datetime, resolution: str
+) -> pd.DataFrame:
+    """The community's import, export and shared energy (consumption covered by members'
+    feed-in in the same quarter hour) for quarter hours in [start, end), per quarter hour,
+    local hour or local day (`resolution`: 15min, hour, day), in column `start`. One primary
+    key range of community_energy: a month is 2,976 rows at most, whatever the fleet."""
+    ce = community_energy
+    key = ce.c[COMMUNITY_KEYS[resolution]]
+    statement = (
+        sa.select(
+            key.label("start"),
+            sa.func.sum(ce.c.import_kwh).label("import_kwh"),
+            sa.func.sum(ce.c.export_kwh).label("export_kwh"),
+            sa.func.sum(ce.c.shared_kwh).label("shared_kwh"),
+        )
+        .where(ce.c.ts >= start, ce.c.ts < end)
+        .group_by(key)
+        .order_by(key)
+    )
+    with _connect(url, schema) as conn:
+        frame = _frame(conn, statement)
+    if resolution == "day":
+        frame["start"] = pd.to_datetime(frame["start"]).dt.date
+        return frame
+    return _utc(frame, "start")
+
+
+def load_meter_totals(url: str, schema: str, start: date, end: date) -> pd.DataFrame:
+    """Per meter with rows in local days start..end: import and export (kWh), the days with
+    readings and those among them with missing quarter hours. One index range of
+    daily_energy by day, aggregated in the database: one row per meter comes back."""
+    de = daily_energy
+    statement = (
+        sa.select(
+            de.c.muid,
+            sa.func.sum(de.c.import_kwh).label("import_kwh"),
+            sa.func.sum(de.c.export_kwh).label("export_kwh"),
+            sa.func.count().label("days"),
+            sa.func.count().filter(sa.not_(de.c.complete)).label("incomplete_days"),
+        )
+        .where(de.c.day.between(start, end))
+        .group_by(de.c.muid)
     )
     with _connect(url, schema) as conn:
         return _frame(conn, statement)

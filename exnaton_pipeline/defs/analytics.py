@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from exnaton_pipeline.lib.energy import analytics
+from exnaton_pipeline.lib.energy import analytics, community
 from exnaton_pipeline.lib.energy.insights import refresh_insights
 from exnaton_pipeline.lib.warehouse import tables
 from exnaton_pipeline.orchestration.catalog import table_metadata
@@ -68,6 +68,39 @@ def daily_energy(
         metadata={
             **_local_day_metadata(tenant.id, tenant.timezone, result),
             "incomplete_meter_days": incomplete,
+        }
+    )
+
+
+@tenant_day_asset(
+    group_name="analytics",
+    kinds={"postgres"},
+    deps=["meter_readings"],
+    metadata=table_metadata(tables.community_energy),
+)
+def community_energy(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    tenants: TenantRegistryResource,
+) -> dg.MaterializeResult:
+    """The tenant as one energy community: all meters' import and export per quarter hour,
+    and the consumption the members' own feed-in covered in the same quarter hour.
+
+    What the dashboard's community view shows (totals, the share covered by members, the
+    chart). Source: `meter_readings`. Recomputes the local days its UTC day touches; a
+    quarter hour whose sums did not change is not written.
+    """
+    with tenant_day_transaction(context, warehouse, tenants) as (tenant, day, conn):
+        result = community.refresh_community_energy(
+            conn, tenant, analytics.local_days(day, tenant.zone)
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "tenant": tenant.id,
+            "local_days_recomputed": ", ".join(d.isoformat() for d in result.local_days),
+            "quarter_hours": result.quarter_hours,
+            "rows_written": result.rows_written,
+            "rows_deleted": result.rows_deleted,
         }
     )
 

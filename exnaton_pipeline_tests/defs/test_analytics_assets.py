@@ -23,6 +23,7 @@ TABLES = {
     "daily_energy": "muid, day",
     "weekday_hour_profile": "muid, weekday, hour",
     "insights": "muid, kind",
+    "community_energy": "ts",
 }
 
 
@@ -46,6 +47,7 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
         ("daily_energy", {"meter_readings"}, {"postgres"}),
         ("weekday_hour_profile", {"hourly_energy", "daily_energy"}, {"postgres"}),
         ("insights", {"daily_energy", "meter_readings"}, {"postgres", "pandas"}),
+        ("community_energy", {"meter_readings"}, {"postgres"}),
     ],
 )
 def test_assets_are_declared_for_the_catalog(asset, upstream, kinds):
@@ -247,3 +249,19 @@ def test_rematerializing_a_partition_leaves_every_aggregate_unchanged(february):
     daily = result.asset_materializations_for_node("daily_energy")[0].metadata
     assert daily["rows_written"].value == 4
     assert daily["incomplete_meter_days"].value == 0
+
+
+def test_community_energy_of_the_real_sample(february):
+    """Both meters as one community. From the raw files (independently of this code, per UTC
+    timestamp of the two files): 2,688 quarter hours, import 97.6082 and export 36.19725 kWh,
+    and the sum over quarter hours of min(import, export) 14.83605 kWh: 15.2 % of the import
+    was covered by feed-in in the same quarter hour."""
+    ((count, imported, exported, shared, meters, first, last),) = query(
+        february.url,
+        "SELECT count(*), sum(import_kwh), sum(export_kwh), sum(shared_kwh), min(meters), "
+        "min(local_date), max(local_date) FROM {s}.community_energy",
+    )
+    assert (count, meters, first, last) == (2688, 2, date(2023, 2, 1), date(2023, 3, 1))
+    assert imported == pytest.approx(97.6082, abs=1e-9)
+    assert exported == pytest.approx(36.19725, abs=1e-9)
+    assert shared == pytest.approx(14.83605, abs=1e-9)

@@ -338,3 +338,44 @@ insights = sa.Table(
     comment="findings per meter, each a plain sentence with its numbers, over the meter's "
     "trailing 28 local days",
 )
+
+community_energy = sa.Table(
+    "community_energy",
+    metadata,
+    sa.Column("ts", _ts, nullable=False, comment="start of the 15-minute interval, UTC"),
+    sa.Column(
+        "hour_start",
+        _ts,
+        nullable=False,
+        comment="UTC instant the interval's local hour starts (as hourly_energy.hour_start)",
+    ),
+    sa.Column("local_date", sa.Date, nullable=False, comment="local day of the interval"),
+    sa.Column(
+        "import_kwh",
+        sa.Double,
+        nullable=False,
+        comment="energy all meters of the tenant drew from the grid in the interval, kWh",
+    ),
+    sa.Column(
+        "export_kwh",
+        sa.Double,
+        nullable=False,
+        comment="energy all meters of the tenant fed into the grid in the interval, kWh",
+    ),
+    sa.Column(
+        "shared_kwh",
+        sa.Double,
+        nullable=False,
+        comment="consumption covered by the members' own feed-in in the same interval: "
+        "min(import_kwh, export_kwh), kWh",
+    ),
+    sa.Column(
+        "meters",
+        sa.Integer,
+        nullable=False,
+        comment="meters with an import or export reading in the interval",
+    ),
+    sa.PrimaryKeyConstraint("ts", name="community_energy_pkey"),
+    comment="the tenant as one community: all meters' import and export per quarter hour, "
+    "and how much of the consumption the members' feed-in covered in that quarter hour",
+)

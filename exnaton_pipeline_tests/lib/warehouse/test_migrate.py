@@ -35,6 +35,7 @@ def test_a_new_tenant_gets_every_table_as_declared(warehouse_url):
     assert migrated == migrate.Migrated(SCHEMA, None, migrate.head_revision(), "partitioned")
     assert tables_of(warehouse_url, SCHEMA) == [
         ("alembic_version", "r"),
+        ("community_energy", "r"),
         ("daily_energy", "r"),
         ("hourly_energy", "r"),
         ("ingested_objects", "r"),
@@ -153,7 +154,7 @@ def test_a_first_release_schema_without_analytics_tables_is_completed(warehouse_
 
     migrate.migrate_tenant(warehouse_url, "tenant_demo")
 
-    assert len(tables_of(warehouse_url, "tenant_demo")) == 9  # eight and the version table
+    assert len(tables_of(warehouse_url, "tenant_demo")) == 10  # nine and the version table
     assert differences(warehouse_url, "tenant_demo") == []
 
 
