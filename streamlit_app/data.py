@@ -371,10 +371,13 @@ def load_community_energy(
     return _utc(frame, "start")
 
 
-def load_meter_totals(url: str, schema: str, start: date, end: date) -> pd.DataFrame:
+def load_meter_totals(
+    url: str, schema: str, start: date, end: date, open_day: date
+) -> pd.DataFrame:
     """Per meter with rows in local days start..end: import and export (kWh), the days with
-    readings and those among them with missing quarter hours. One index range of
-    daily_energy by day, aggregated in the database: one row per meter comes back."""
+    readings and those among them with missing quarter hours, before `open_day` (the day in
+    progress, not over yet). One index range of daily_energy by day, aggregated in the
+    database: one row per meter comes back."""
     de = daily_energy
     statement = (
         sa.select(
@@ -382,7 +385,9 @@ def load_meter_totals(url: str, schema: str, start: date, end: date) -> pd.DataF
             sa.func.sum(de.c.import_kwh).label("import_kwh"),
             sa.func.sum(de.c.export_kwh).label("export_kwh"),
             sa.func.count().label("days"),
-            sa.func.count().filter(sa.not_(de.c.complete)).label("incomplete_days"),
+            sa.func.count()
+            .filter(sa.not_(de.c.complete), de.c.day < open_day)
+            .label("incomplete_days"),
         )
         .where(de.c.day.between(start, end))
         .group_by(de.c.muid)

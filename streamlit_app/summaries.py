@@ -15,7 +15,7 @@ import pandas as pd
 
 from exnaton_pipeline.lib.energy.tariffs import WEEKDAY_NAMES, TariffPlan
 from exnaton_pipeline.lib.tenants import Tenant
-from streamlit_app.data import EXPORT, IMPORT
+from streamlit_app.data import EXPORT, IMPORT, SelfUse
 from streamlit_app.periods import READING_INTERVAL, Period, date_range_label
 
 REGISTER_NAMES = {IMPORT: "Consumption", EXPORT: "Feed-in"}
@@ -39,7 +39,49 @@ class Totals:
 
     @property
     def net_cost(self) -> float:
+        """Import cost less the feed-in credit."""
         return self.cost_high + self.cost_low - self.feed_in_credit
+
+    @property
+    def net_exchange(self) -> float:
+        """Net grid exchange: import less export (negative: more fed in than drawn)."""
+        return self.consumption - self.feed_in
+
+
+# The headline figures: label, Totals attribute, unit ("money": the tariff's currency),
+# colour of a rise. A meter shows the tariff split; a site with import and export (an
+# installation, or one meter with both registers) its net exchange instead, and its self-use.
+METER_FIGURES = [
+    ("Consumption", "consumption", "kWh", "inverse"),
+    ("Feed-in", "feed_in", "kWh", "normal"),
+    ("Net cost", "net_cost", "money", "inverse"),
+    ("Cost high tariff", "cost_high", "money", "inverse"),
+    ("Cost low tariff", "cost_low", "money", "inverse"),
+    ("Feed-in credit", "feed_in_credit", "money", "normal"),
+]
+SITE_FIGURES = [
+    ("Consumption", "consumption", "kWh", "inverse"),
+    ("Feed-in", "feed_in", "kWh", "normal"),
+    ("Net grid exchange", "net_exchange", "kWh", "inverse"),
+    ("Net cost", "net_cost", "money", "inverse"),
+    ("Feed-in credit", "feed_in_credit", "money", "normal"),
+]
+SELF_USE_FIGURES = [
+    ("Self-consumption", "self_consumption"),
+    ("Self-sufficiency", "self_sufficiency"),
+]
+
+
+def share_figure(
+    current: SelfUse | None, previous: SelfUse | None, attribute: str
+) -> tuple[str, str | None]:
+    """A self-use share as shown ('41%', or '–' without feed-in or import) and its change in
+    percentage points against the previous period ('+3 pp'; None without one)."""
+    value = getattr(current, attribute) if current else None
+    old = getattr(previous, attribute) if previous else None
+    if value is None:
+        return "–", None
+    return f"{value:.0%}", None if old is None else f"{(value - old) * 100:+.0f} pp"
 
 
 def totals(daily: pd.DataFrame, period: Period, plan: TariffPlan) -> Totals | None:
@@ -114,6 +156,83 @@ def meter_names(tenant: Tenant, meters: dict[str, tuple[str, ...]]) -> dict[str,
     order = {meter.muid: n for n, meter in enumerate(tenant.meters)}
     names = {muid: meter_name(tenant, muid, registers) for muid, registers in meters.items()}
     return dict(sorted(names.items(), key=lambda item: (order.get(item[0], len(order)), item[1])))
+
+
+INSTALLATION_KEY = "installation:"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the picker offers: one meter, or an installation (all registers of a site, the
+    registry's meters sharing `installation:`), with the days its data covers."""
+
+    key: str  # the muid, or "installation:<name>"
+    name: str
+    muids: tuple[str, ...]
+    registers: tuple[str, ...]
+    first_day: date
+    last_day: date
+    last_complete_day: date | None  # newest day complete for every member
+    newest_reading: datetime | None
+
+    @property
+    def is_installation(self) -> bool:
+        return self.key.startswith(INSTALLATION_KEY)
+
+    @property
+    def has_both_registers(self) -> bool:
+        """Imports and exports: the view shows net exchange and self-use."""
+        return IMPORT in self.registers and EXPORT in self.registers
+
+
+def choices(tenant: Tenant, meters: pd.DataFrame) -> dict[str, Choice]:
+    """key -> Choice: every meter with data (named and ordered as `meter_names`), then every
+    installation of the registry with a member with data, in the registry's order.
+
+    `meters` is the catalogue (data.Catalogue.meters)."""
+    rows = meters.set_index("muid")
+    names = meter_names(tenant, dict(zip(meters["muid"], meters["registers"], strict=True)))
+    groups: dict[str, list[str]] = {}
+    for meter in tenant.meters:
+        if meter.installation and meter.muid in rows.index:
+            groups.setdefault(meter.installation, []).append(meter.muid)
+    found = {muid: _choice(muid, name, [muid], rows) for muid, name in names.items()}
+    for installation, members in groups.items():
+        key = INSTALLATION_KEY + installation
+        found[key] = _choice(
+            key, f"{installation} (installation, {len(members)} meters)", members, rows
+        )
+    return found
+
+
+def _choice(key: str, name: str, muids: list[str], rows: pd.DataFrame) -> Choice:
+    members = rows.loc[muids]
+    complete = members["last_complete_day"]
+    newest = members["newest_reading"].max()
+    return Choice(
+        key,
+        name,
+        tuple(muids),
+        tuple(sorted({r for registers in members["registers"] for r in registers})),
+        members["first_day"].min(),
+        members["last_day"].max(),
+        None if complete.isna().any() else complete.min(),
+        None if pd.isna(newest) else newest.to_pydatetime(),
+    )
+
+
+def search(options: dict[str, Choice], text: str, current: str, limit: int) -> list[str]:
+    """Keys of the choices whose name or key contains `text` (any case), at most `limit`,
+    and always `current` (the picker must hold the value it shows)."""
+    needle = text.strip().lower()
+    found = [
+        key
+        for key, choice in options.items()
+        if not needle or needle in choice.name.lower() or needle in key
+    ][:limit]
+    if current in options and current not in found:
+        found.insert(0, current)
+    return found
 
 
 @dataclass(frozen=True)

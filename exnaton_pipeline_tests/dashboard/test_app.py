@@ -224,6 +224,7 @@ def test_signed_in_opens_on_all_data_of_a_short_history(deployed_env) -> None:
         "Household consumption",
         "PV feed-in",
         "Consumption (0c0ffee0)",  # not in the registry: named by its register
+        "home (installation, 2 meters)",  # the registry's HOUSE and PV
     ]
     # 1 - 28 Feb, 28 days of data (at most 62): all of it, nothing before to compare with
     kind = at.radio(key="period_kind")
@@ -697,7 +698,7 @@ def test_local_demo_has_a_tenant_picker_and_no_sign_in(demo_db, registry, monkey
     # every tenant of the test registry, by name, in registry order
     assert picker.options == [tenant.name for tenant in registry.tenants]
     assert picker.options[:3] == ["Demo Energy (real sample)", "Alpine Community", "New York Co-op"]
-    assert not at.text_input
+    assert [t.key for t in at.text_input] == ["meter_search_demo"]  # no sign-in form
     assert _metrics(at)["Consumption"][0] == "318.0 kWh"
 
     _checked(picker.set_value("alpine").run())  # no tables for this tenant yet
