@@ -189,35 +189,45 @@ def choices(tenant: Tenant, meters: pd.DataFrame) -> dict[str, Choice]:
     """key -> Choice: every meter with data (named and ordered as `meter_names`), then every
     installation of the registry with a member with data, in the registry's order.
 
-    `meters` is the catalogue (data.Catalogue.meters)."""
-    rows = meters.set_index("muid")
+    `meters` is the catalogue (data.Catalogue.meters); one pass over its rows, so that a
+    tenant of 10,000 meters costs milliseconds on every page run."""
     names = meter_names(tenant, dict(zip(meters["muid"], meters["registers"], strict=True)))
-    groups: dict[str, list[str]] = {}
+    rows = {
+        row.muid: Choice(
+            row.muid,
+            names[row.muid],
+            (row.muid,),
+            row.registers,
+            row.first_day,
+            row.last_day,
+            None if pd.isna(row.last_complete_day) else row.last_complete_day,
+            None if pd.isna(row.newest_reading) else row.newest_reading.to_pydatetime(),
+        )
+        for row in meters.itertuples(index=False)
+    }
+    found = {muid: rows[muid] for muid in names}
+    groups: dict[str, list[Choice]] = {}
     for meter in tenant.meters:
-        if meter.installation and meter.muid in rows.index:
-            groups.setdefault(meter.installation, []).append(meter.muid)
-    found = {muid: _choice(muid, name, [muid], rows) for muid, name in names.items()}
+        if meter.installation and meter.muid in rows:
+            groups.setdefault(meter.installation, []).append(rows[meter.muid])
     for installation, members in groups.items():
         key = INSTALLATION_KEY + installation
-        found[key] = _choice(
-            key, f"{installation} (installation, {len(members)} meters)", members, rows
-        )
+        found[key] = _installation(key, installation, members)
     return found
 
 
-def _choice(key: str, name: str, muids: list[str], rows: pd.DataFrame) -> Choice:
-    members = rows.loc[muids]
-    complete = members["last_complete_day"]
-    newest = members["newest_reading"].max()
+def _installation(key: str, name: str, members: list[Choice]) -> Choice:
+    complete = [m.last_complete_day for m in members]
+    newest = [m.newest_reading for m in members if m.newest_reading is not None]
     return Choice(
         key,
-        name,
-        tuple(muids),
-        tuple(sorted({r for registers in members["registers"] for r in registers})),
-        members["first_day"].min(),
-        members["last_day"].max(),
-        None if complete.isna().any() else complete.min(),
-        None if pd.isna(newest) else newest.to_pydatetime(),
+        f"{name} (installation, {len(members)} meters)",
+        tuple(m.key for m in members),
+        tuple(sorted({r for m in members for r in m.registers})),
+        min(m.first_day for m in members),
+        max(m.last_day for m in members),
+        None if None in complete else min(complete),
+        max(newest, default=None),
     )
 
 
