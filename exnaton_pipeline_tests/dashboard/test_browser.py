@@ -3,7 +3,8 @@ driven by Debian's Chromium through Playwright (system binary, never `playwright
 
 Fails to sign in until the throttle makes the client wait, reloads, signs in, changes the
 period, waits for the Plotly charts, compares the headline figures and the CSV download with
-the database, and saves screenshots under test-output/dashboard/.
+the database, and saves screenshots under test-output/dashboard/. Over the real sample (the
+pipeline's own tables) it opens installation `home` and the community view.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,19 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def dashboard(deployed_env: dict) -> Iterator[str]:
     """A `streamlit run` of the app pinned to tenant demo; yields its base URL."""
+    with _serve(deployed_env) as base:
+        yield base
+
+
+@pytest.fixture
+def sample_dashboard(real_sample_reader: str) -> Iterator[str]:
+    """The app pinned to tenant demo over the real sample as the pipeline built it."""
+    with _serve(dict(os.environ)) as base:
+        yield base
+
+
+@contextmanager
+def _serve(env: dict) -> Iterator[str]:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = (OUTPUT / "streamlit.log").open("w")
@@ -66,7 +81,7 @@ def dashboard(deployed_env: dict) -> Iterator[str]:
             "none",
         ],
         cwd=REPO,  # picks up .streamlit/config.toml
-        env=deployed_env,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -211,3 +226,42 @@ def test_sign_in_change_period_and_check_figures(dashboard: str, demo_db) -> Non
     log = (OUTPUT / "streamlit.log").read_text()
     assert f"sign-in signed_in: user='alice' client='{CLIENT}' delay=0s" in log
     assert "guess-" not in log and PASSWORD not in log
+
+
+def test_installation_and_community_of_the_real_sample(sample_dashboard: str) -> None:
+    """The figures of the issue, from the raw files: installation `home` consumed 97.6 kWh,
+    fed in 36.2 kWh and costs 25.07 - 3.62 = 21.45 CHF net; the community (both meters)
+    covered 14.83605 of its 97.6082 kWh by feed-in in the same quarter hour: 15.2 %."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2000})
+            page.goto(sample_dashboard)
+            _sign_in(page, "alice", PASSWORD)
+            metric = page.locator('[data-testid="stMetric"]').first
+            expect(metric).to_contain_text("97.6 kWh")  # opens on the consumption meter
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Meter").click()
+            page.get_by_role("option", name="home (installation, 2 meters)").click()
+            expect(page.get_by_text("Net grid exchange", exact=True)).to_be_visible()
+            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+            figures = _headline(page)
+            assert {k: figures[k] for k in ("Consumption", "Feed-in", "Net cost")} == {
+                "Consumption": "97.6 kWh",
+                "Feed-in": "36.2 kWh",
+                "Net cost": "21.45 CHF",
+            }
+            page.screenshot(path=OUTPUT / "installation.png", full_page=True)
+
+            page.get_by_text("The whole community").click()
+            expect(page.get_by_text("Covered by members' feed-in", exact=True)).to_be_visible()
+            figures = _headline(page)
+            assert {k: figures[k] for k in ("Consumption", "Feed-in")} == {
+                "Consumption": "97.6 kWh",
+                "Feed-in": "36.2 kWh",
+            }
+            assert figures["Covered by members' feed-in"] == "15.2%"
+            page.screenshot(path=OUTPUT / "community.png", full_page=True)
+        finally:
+            browser.close()
