@@ -355,9 +355,9 @@ def _community_view(
     _community_over_time(url, tenant, period)
     st.markdown("#### Consumption across meters")
     left, right = st.columns(2)
-    left.plotly_chart(
-        charts.distribution(per_meter["import_kwh"]), width="stretch", key="distribution"
-    )
+    consumers = per_meter["import_kwh"][per_meter["import_kwh"] > 0]
+    left.markdown(f"**{len(consumers):,} meters that drew energy, by consumption**")
+    left.plotly_chart(charts.distribution(consumers), width="stretch", key="distribution")
     right.markdown("**Largest consumers**")
     right.dataframe(community.ranking(per_meter, names, "import_kwh", 10), hide_index=True)
     right.markdown("**Largest producers**")
