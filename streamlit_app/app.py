@@ -252,7 +252,7 @@ def _meter_view(url: str, tenant: Tenant, choice: summaries.Choice, period: Peri
     meters, name = choice.muids, choice.name
     previous = period.previous()
     daily = _daily(url, tenant.schema, meters, (previous or period).start, period.end)
-    current = summaries.totals(daily, period, tenant.tariff)
+    current = summaries.totals(daily, period)
     st.subheader(f"{name} · {period.label()}")
     if current is None:
         st.info(
@@ -269,7 +269,7 @@ def _meter_view(url: str, tenant: Tenant, choice: summaries.Choice, period: Peri
             st.warning(notice)
         progress = periods.in_progress(period, newest, tenant.zone)
         if progress is None:
-            before = summaries.totals(daily, previous, tenant.tariff) if previous else None
+            before = summaries.totals(daily, previous) if previous else None
             spans = (
                 period.utc_bounds(tenant.zone),
                 previous.utc_bounds(tenant.zone) if previous else None,
@@ -285,7 +285,7 @@ def _meter_view(url: str, tenant: Tenant, choice: summaries.Choice, period: Peri
             self_use = tuple(
                 _self_use(url, tenant.schema, meters, *span) if span else None for span in spans
             )
-        _headline(current, before, previous, progress, year_ago, tenant, self_use)
+        _headline(current, before, period, progress, year_ago, tenant, self_use)
         _energy_over_time(url, tenant, choice, period, daily)
     _typical_week(url, tenant, meters, choice.registers)
     _insight_list(url, tenant, meters)
@@ -420,7 +420,7 @@ def _year_earlier(
         return None
     if progress is None:
         daily = _daily(url, tenant.schema, meters, earlier.start, earlier.end)
-        label, totals = earlier.label(), summaries.totals(daily, earlier, tenant.tariff)
+        label, totals = earlier.label(), summaries.totals(daily, earlier)
     else:
         label = periods.span_label(earlier.start, progress.year_earlier_span[1])
         totals = _span_totals(url, tenant, meters, progress.year_earlier_span)
@@ -439,7 +439,7 @@ def _span_totals(
     parts = [hourly]
     if quarters is not None:
         parts.append(summaries.priced_quarter_hours(quarters, tenant.tariff, tenant.zone))
-    return summaries.sum_totals(parts, tenant.tariff)
+    return summaries.sum_totals(parts)
 
 
 def _freshness(catalogue: data.Catalogue, newest: datetime | None, tenant: Tenant) -> None:
@@ -565,7 +565,7 @@ def _on_range() -> None:
 def _headline(
     current: summaries.Totals,
     before: summaries.Totals | None,
-    previous: Period | None,
+    period: Period,
     progress: periods.Progress | None,
     year_ago: tuple[str, summaries.Totals] | None,
     tenant: Tenant,
@@ -576,6 +576,7 @@ def _headline(
     site with import and export (`self_use` given: this period's and the previous one's)
     shows its net grid exchange and self-use instead of the tariff split."""
     currency = tenant.tariff.currency
+    previous = period.previous()
     figures = summaries.METER_FIGURES if self_use is None else summaries.SITE_FIGURES
     # a site: five figures and two shares, in two rows of four
     columns = (
@@ -615,11 +616,14 @@ def _headline(
             comparison = f"Changes against the {before_text} ({previous.label()})."
     if year_ago is not None:
         comparison += f" Below each figure: {year_ago[0]}."
-    rates = ", ".join(f"{b.name} {b.rate:.2f} {currency}/kWh" for b in tenant.tariff.bands)
-    st.caption(
-        f"{comparison} Tariff: {rates}; feed-in {tenant.tariff.feed_in_rate:.2f} "
-        f"{currency}/kWh. Net cost = high + low tariff cost − feed-in credit."
-    )
+    caption = f"{comparison} {summaries.tariff_text(tenant.tariff, period.start, period.end)}"
+    if current.consumption > 0:
+        share = current.high_tariff_kwh / current.consumption
+        caption += (
+            f" {current.high_tariff_kwh:,.1f} kWh of the consumption ({share:.0%}) in the high "
+            f"tariff."
+        )
+    st.caption(f"{caption} Net cost = import cost − feed-in credit.")
     if self_use is not None:
         st.caption(
             "Net grid exchange = consumption − feed-in. Self-consumption and "

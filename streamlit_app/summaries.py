@@ -29,18 +29,19 @@ def plain_markdown(text: str) -> str:
 
 @dataclass(frozen=True)
 class Totals:
-    """Energy and money of one meter over a period (kWh; tariff currency)."""
+    """Energy and money of one meter over a period (kWh; tariff currency), as the pipeline
+    stored them: each reading priced by the tariff version valid on its local day."""
 
     consumption: float
     feed_in: float
-    cost_high: float
-    cost_low: float
+    import_cost: float
     feed_in_credit: float
+    high_tariff_kwh: float  # of the consumption
 
     @property
     def net_cost(self) -> float:
         """Import cost less the feed-in credit."""
-        return self.cost_high + self.cost_low - self.feed_in_credit
+        return self.import_cost - self.feed_in_credit
 
     @property
     def net_exchange(self) -> float:
@@ -55,8 +56,7 @@ METER_FIGURES = [
     ("Consumption", "consumption", "kWh", "inverse"),
     ("Feed-in", "feed_in", "kWh", "normal"),
     ("Net cost", "net_cost", "money", "inverse"),
-    ("Cost high tariff", "cost_high", "money", "inverse"),
-    ("Cost low tariff", "cost_low", "money", "inverse"),
+    ("Import cost", "import_cost", "money", "inverse"),
     ("Feed-in credit", "feed_in_credit", "money", "normal"),
 ]
 SITE_FIGURES = [
@@ -84,17 +84,17 @@ def share_figure(
     return f"{value:.0%}", None if old is None else f"{(value - old) * 100:+.0f} pp"
 
 
-def totals(daily: pd.DataFrame, period: Period, plan: TariffPlan) -> Totals | None:
+def totals(daily: pd.DataFrame, period: Period) -> Totals | None:
     """Sum the daily rows of `period`; None when the period has no rows at all."""
-    return sum_totals([daily[[period.contains(day) for day in daily["day"]]]], plan)
+    return sum_totals([daily[[period.contains(day) for day in daily["day"]]]])
 
 
-def sum_totals(parts: list[pd.DataFrame], plan: TariffPlan) -> Totals | None:
+def sum_totals(parts: list[pd.DataFrame]) -> Totals | None:
     """Sum rows of daily or hourly energy (or priced quarter hours), given in one or more
     frames; None when there are no rows at all.
 
-    The high/low split prices ht_kwh and nt_kwh at the plan's band rates, which is how the
-    contract defines `cost`; a plan without a high band has no high-tariff cost.
+    Money is the stored `cost` and `feed_in_credit`, never re-priced here: after a tariff
+    change the pipeline reprices the days it affects, and the dashboard agrees with it.
     """
     if all(part.empty for part in parts):
         return None
@@ -102,31 +102,57 @@ def sum_totals(parts: list[pd.DataFrame], plan: TariffPlan) -> Totals | None:
     def total(column: str) -> float:
         return sum(float(part[column].sum()) for part in parts)
 
-    rates = {band.name: band.rate for band in plan.bands}
     return Totals(
         consumption=total("import_kwh"),
         feed_in=total("export_kwh"),
-        cost_high=total("ht_kwh") * rates.get("high", 0.0),
-        cost_low=total("nt_kwh") * rates.get("low", 0.0),
+        import_cost=total("cost"),
         feed_in_credit=total("feed_in_credit"),
+        high_tariff_kwh=total("ht_kwh"),
     )
 
 
 def priced_quarter_hours(quarters: pd.DataFrame, plan: TariffPlan, zone: ZoneInfo) -> pd.DataFrame:
     """15-minute rows (ts UTC, import_kwh, export_kwh) with the energy columns of the
-    aggregates, split and credited as the pipeline does for hourly and daily energy: import
-    by the band of its local slot (`slot_bands()`, which the pipeline's tariff_slots holds),
-    feed-in credit at the plan's feed-in rate."""
-    slots = plan.slot_bands()
+    aggregates, split, priced and credited as the pipeline does for hourly and daily energy
+    (the last, partial hour of a period in progress, at most three quarter hours not read
+    from the aggregates): import by the band and rate of its local slot in the plan's
+    version valid on its local day (what the pipeline's tariff_slots hold), feed-in credit at
+    that version's feed-in rate."""
     local = quarters["ts"].dt.tz_convert(zone)
-    high = [slots[(t.isoweekday(), t.hour * 4 + t.minute // 15)] == "high" for t in local]
+    versions = [plan.at(t.date()) for t in local]
+    bands = [
+        v.slot_bands()[(t.isoweekday(), t.hour * 4 + t.minute // 15)]
+        for v, t in zip(versions, local, strict=True)
+    ]
+    high = [band == "high" for band in bands]
     energy = quarters[["import_kwh", "export_kwh"]].astype(float).fillna(0.0)
     imported = energy["import_kwh"]
+    rates = [v.rate(band) for v, band in zip(versions, bands, strict=True)]
+    credit = [v.feed_in_rate for v in versions]
     return energy.assign(
         ht_kwh=imported.where(high, 0.0),
         nt_kwh=imported.mask(high, 0.0),
-        feed_in_credit=energy["export_kwh"] * plan.feed_in_rate,
+        cost=imported * rates,
+        feed_in_credit=energy["export_kwh"] * credit,
     )
+
+
+def tariff_text(plan: TariffPlan, start: date, end: date) -> str:
+    """The rates of the plan's versions valid on the days start..end: 'Tariff: high 0.32
+    CHF/kWh, low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh.', each version after the first of the
+    period named by its first day ('From 15 Feb 2023: ...')."""
+    parts = []
+    for version in plan.versions():
+        if version.valid_from is not None and version.valid_from > end:
+            continue
+        if version != plan.at(start) and (
+            version.valid_from is None or version.valid_from <= start
+        ):
+            continue  # replaced before the period starts
+        rates = ", ".join(f"{b.name} {b.rate:.2f} {plan.currency}/kWh" for b in version.bands)
+        lead = "Tariff" if not parts else f"From {version.valid_from:%-d %b %Y}"
+        parts.append(f"{lead}: {rates}; feed-in {version.feed_in_rate:.2f} {plan.currency}/kWh.")
+    return " ".join(parts)
 
 
 def change_text(current: float, previous: float | None, unit: str, decimals: int) -> str | None:
@@ -355,11 +381,12 @@ def weekday_weekend_profile(profile: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def high_band_windows(plan: TariffPlan, start: date, end: date) -> list[tuple[datetime, datetime]]:
-    """Local wall-clock (start, end) of every high-tariff window on the days start..end."""
-    bands = plan.slot_bands()
+    """Local wall-clock (start, end) of every high-tariff window on the days start..end, by
+    the plan's version valid on each day."""
     windows: list[tuple[datetime, datetime]] = []
     day = start
     while day <= end:
+        bands = plan.at(day).slot_bands()
         midnight = datetime.combine(day, time())
         slot = 0
         while slot < 96:

@@ -109,17 +109,16 @@ def _expected(url: str, start: str, end: str) -> dict[str, str]:
     with database.transaction(url) as conn, conn.cursor() as cur:
         cur.execute(
             sql.SQL(
-                "SELECT sum(import_kwh), sum(ht_kwh) * 0.32, sum(nt_kwh) * 0.22 "
+                "SELECT sum(import_kwh), sum(cost), sum(cost) - sum(feed_in_credit) "
                 "FROM {}.daily_energy WHERE muid = %s AND day BETWEEN %s AND %s"
             ).format(sql.Identifier(SCHEMA)),
             (HOUSE, start, end),
         )
-        consumption, high, low = cur.fetchone()
+        consumption, cost, net = cur.fetchone()
     return {
         "Consumption": f"{consumption:,.1f} kWh",
-        "Cost high tariff": f"{high:,.2f} CHF",
-        "Cost low tariff": f"{low:,.2f} CHF",
-        "Net cost": f"{high + low:,.2f} CHF",
+        "Import cost": f"{cost:,.2f} CHF",
+        "Net cost": f"{net:,.2f} CHF",
     }
 
 

@@ -151,3 +151,41 @@ def test_real_sample_installation_and_community(real_sample_reader) -> None:
         "Meters with readings": ("2 meters", ""),
         "Covered by members' feed-in": ("15.2%", ""),
     }
+
+
+def test_a_tariff_change_shows_the_stored_prices_of_each_day(
+    demo_db, deployed_env, tmp_path, monkeypatch
+) -> None:
+    """The registry's swiss_dual changes on Wed 15 Feb 2023 to high 0.40, low 0.25, feed-in
+    0.12, and the pipeline's refresh reprices the days it affects from the readings. Week of
+    13 Feb, HOUSE at 1.0 kWh an hour: Mon and Tue 13 x 0.32 + 11 x 0.22 = 6.58 CHF each; Wed
+    to Fri 13 x 0.40 + 11 x 0.25 = 7.95 each; Sat and Sun 24 x 0.25 = 6.00 each: 49.01 CHF,
+    against 21.73 CHF the week before (old rates). PV's credit: 1.5 kWh a day, 2 days at
+    0.10 and 5 at 0.12 = 1.20 CHF."""
+    import yaml
+
+    from exnaton_pipeline.lib.energy import analytics
+    from exnaton_pipeline.lib.tenants import load_registry
+    from exnaton_pipeline.lib.warehouse import database
+    from exnaton_pipeline_tests.conftest import TEST_TENANTS
+    from exnaton_pipeline_tests.lib.energy.test_tariffs import with_change
+
+    raw = yaml.safe_load(TEST_TENANTS.read_text())
+    raw["tariff_plans"]["swiss_dual"] = with_change()
+    registry_file = tmp_path / "tenants.yaml"
+    registry_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.setenv("EXNATON_TENANTS_FILE", str(registry_file))
+    with database.transaction(demo_db.url) as conn:
+        analytics.begin_refresh(conn, load_registry(registry_file).get("demo"))
+
+    at = _choose(_run(), "week", date(2023, 2, 13))
+    metrics = _metrics(at)
+    assert metrics["Import cost"] == ("49.01 CHF", "+27.28 CHF (+126%)")
+    assert metrics["Net cost"] == ("49.01 CHF", "+27.28 CHF (+126%)")
+    assert at.caption[0].value.startswith(
+        "Changes against the 7 days before (6 – 12 Feb 2023). Tariff: high 0.32 CHF/kWh, low "
+        "0.22 CHF/kWh; feed-in 0.10 CHF/kWh. From 15 Feb 2023: high 0.40 CHF/kWh, low 0.25 "
+        "CHF/kWh; feed-in 0.12 CHF/kWh."
+    )
+    _show_home(at)
+    assert _metrics(at)["Feed-in credit"] == ("1.20 CHF", "+0.15 CHF (+14%)")  # against 1.05

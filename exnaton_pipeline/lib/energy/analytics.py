@@ -2,9 +2,11 @@
 
 Tables per tenant schema (declared in lib/warehouse/tables.py, created by its migrations; see
 docs/analytics.md for the column contract):
-- `tariff_slots`: the tenant's tariff plan as one row per (ISO weekday, 15-minute slot) of the
-  LOCAL week with its band and rate, written from `TariffPlan.slot_bands()` so that SQL can
-  price every reading with one join.
+- `tariff_slots`: the tenant's tariff plan as one row per (version, ISO weekday, 15-minute
+  slot) of the LOCAL week with its band, rate and the version's feed-in rate, written from
+  `TariffPlan.versions()` so that SQL can price every reading by the version valid on its
+  local day with one join. A change of the plan in the registry is found by the sync, which
+  returns the local days it reprices; `begin_refresh` recomputes them.
 - `hourly_energy` / `daily_energy`: import, export, import split by tariff band, cost and
   feed-in credit per meter and local hour / local day. A UTC day partition touches two local
   days (three around some DST changes); `refresh_*` recomputes exactly those local days from
@@ -49,46 +51,141 @@ def local_days(utc_day: date, zone: ZoneInfo) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def begin_refresh(conn: Connection, tenant: Tenant) -> None:
+def begin_refresh(conn: Connection, tenant: Tenant) -> list[date]:
     """Start a refresh in the caller's transaction: take the tenant's lock (refreshes of
     overlapping local days take turns) and bring its tariff slots in line with the registry.
+    When the plan changed, recompute hourly and daily energy of exactly the local days whose
+    prices changed (returned), so that stored costs follow the registry.
 
     The tenant's schema must be at the newest migration (the tenant_schema asset runs first).
     """
     tenant_schema.lock_tenant(conn, tenant.schema)
-    sync_tariff_slots(conn, tenant.schema, tenant.tariff)
+    changed = sync_tariff_slots(conn, tenant.schema, tenant.tariff)
+    for first, last in _runs(changed):
+        for delete, insert in ((_HOURLY_DELETE, _HOURLY_INSERT), (_DAILY_DELETE, _DAILY_INSERT)):
+            _recompute(conn, tenant, first, last, delete, insert)
+    return changed
 
 
-def sync_tariff_slots(conn: Connection, schema: str, plan: TariffPlan) -> int:
-    """Write the plan's band and rate for all 672 local slots of the week; return rows changed."""
-    slots = plan.slot_bands()
-    keys = sorted(slots)
+def _runs(days: list[date]) -> Iterator[tuple[date, date]]:
+    """Sorted days folded into (first, last) runs of consecutive days."""
+    first = last = None
+    for day in days:
+        if last is not None and day == last + timedelta(days=1):
+            last = day
+            continue
+        if first is not None:
+            yield first, last
+        first = last = day
+    if first is not None:
+        yield first, last
+
+
+FIRST_VERSION = date(1, 1, 1)  # valid_from of a plan's first version in tariff_slots
+_Slots = dict[tuple[int, int], tuple[str, float]]
+
+
+def _version_rows(plan: TariffPlan) -> dict[date, tuple[_Slots, float | None]]:
+    """valid_from -> ((weekday, slot) -> (band, rate), feed-in rate) of every version."""
+    rows = {}
+    for version in plan.versions():
+        slots = version.slot_bands()
+        rows[version.valid_from or FIRST_VERSION] = (
+            {key: (band, version.rate(band)) for key, band in slots.items()},
+            version.feed_in_rate,
+        )
+    return rows
+
+
+def _changed_spans(old: dict, new: dict) -> list[tuple[date, date]]:
+    """[start, end) spans of local days priced differently by the `old` and `new` versions
+    (valid_from -> (slots, feed-in rate)). A feed-in rate unknown before (rows written before
+    versions) is taken as the new one: what was stored then was priced at its own time."""
+    bounds = sorted(set(old) | set(new) | {FIRST_VERSION})
+    spans = []
+    for start, end in zip(bounds, [*bounds[1:], date.max], strict=True):
+        was = _valid(old, start)
+        now = _valid(new, start)
+        if was is None or now is None:
+            differ = (was is None) != (now is None)
+        else:
+            differ = was[0] != now[0] or (was[1] is not None and was[1] != now[1])
+        if differ:
+            spans.append((start, end))
+    return spans
+
+
+def _valid(versions: dict, day: date):
+    starts = [start for start in versions if start <= day]
+    return versions[max(starts)] if starts else None
+
+
+def sync_tariff_slots(conn: Connection, schema: str, plan: TariffPlan) -> list[date]:
+    """Write every version's band and rate for all 672 local slots of the week (and drop
+    versions no longer in the plan); return the local days with daily energy whose prices
+    changed, sorted: the days a refresh must recompute so that stored costs follow the plan
+    (all of them for a new tenant's first sync: it has no daily energy yet)."""
+    s = sql.Identifier(schema)
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL(
-                """INSERT INTO {}.tariff_slots AS t (isoweekday, slot, band, rate)
-                SELECT * FROM unnest(%s::smallint[], %s::smallint[], %s::text[], %s::float8[])
-                ON CONFLICT (isoweekday, slot) DO UPDATE SET band = EXCLUDED.band,
-                    rate = EXCLUDED.rate
-                WHERE (t.band, t.rate) IS DISTINCT FROM (EXCLUDED.band, EXCLUDED.rate)"""
-            ).format(sql.Identifier(schema)),
-            (
-                [day for day, _ in keys],
-                [slot for _, slot in keys],
-                [slots[k] for k in keys],
-                [plan.rate(slots[k]) for k in keys],
-            ),
+                "SELECT valid_from, isoweekday, slot, band, rate, feed_in_rate FROM {}.tariff_slots"
+            ).format(s)
         )
-        return cur.rowcount
+        old: dict[date, tuple[_Slots, float | None]] = {}
+        for valid_from, weekday, slot, band, rate, feed_in in cur.fetchall():
+            slots, _ = old.setdefault(valid_from, ({}, feed_in))
+            slots[(weekday, slot)] = (band, rate)
+        new = _version_rows(plan)
+        if old == new:
+            return []
+        rows = [
+            (start, day, slot, band, rate, feed_in)
+            for start, (slots, feed_in) in new.items()
+            for (day, slot), (band, rate) in sorted(slots.items())
+        ]
+        cur.execute(
+            sql.SQL("DELETE FROM {}.tariff_slots WHERE NOT valid_from = ANY(%s)").format(s),
+            (list(new),),
+        )
+        cur.execute(
+            sql.SQL(
+                """INSERT INTO {}.tariff_slots AS t
+                    (valid_from, isoweekday, slot, band, rate, feed_in_rate)
+                SELECT * FROM unnest(%s::date[], %s::smallint[], %s::smallint[], %s::text[],
+                    %s::float8[], %s::float8[])
+                ON CONFLICT (valid_from, isoweekday, slot) DO UPDATE SET band = EXCLUDED.band,
+                    rate = EXCLUDED.rate, feed_in_rate = EXCLUDED.feed_in_rate
+                WHERE (t.band, t.rate, t.feed_in_rate)
+                    IS DISTINCT FROM (EXCLUDED.band, EXCLUDED.rate, EXCLUDED.feed_in_rate)"""
+            ).format(s),
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        changed: set[date] = set()
+        for start, end in _changed_spans(old, new):
+            cur.execute(
+                sql.SQL(
+                    "SELECT DISTINCT day FROM {}.daily_energy WHERE day >= %s AND day < %s"
+                ).format(s),
+                (start, end),
+            )
+            changed.update(day for (day,) in cur.fetchall())
+    return sorted(changed)
 
 
-# Import/export readings of a range of local days, each with its local time and tariff slot.
+# Import/export readings of a range of local days, each with its local time and the tariff
+# slot of the plan's version valid on its local day (with that version's feed-in rate).
 _READINGS = """
-    SELECT r.muid, r.register, r.ts, r.kwh, l.lts, t.band, t.rate
+    SELECT r.muid, r.register, r.ts, r.kwh, l.lts, t.band, t.rate, t.feed_in_rate
     FROM {s}.meter_readings r
     CROSS JOIN LATERAL (SELECT r.ts AT TIME ZONE %(tz)s AS lts) l
+    JOIN (SELECT valid_from,
+              lead(valid_from, 1, 'infinity'::date) OVER (ORDER BY valid_from) AS valid_to
+          FROM (SELECT DISTINCT valid_from FROM {s}.tariff_slots) d) v
+      ON l.lts >= v.valid_from AND l.lts < v.valid_to
     JOIN {s}.tariff_slots t
-      ON t.isoweekday = extract(isodow FROM l.lts)
+      ON t.valid_from = v.valid_from
+     AND t.isoweekday = extract(isodow FROM l.lts)
      AND t.slot = extract(hour FROM l.lts) * 4 + floor(extract(minute FROM l.lts) / 15)
     WHERE r.register IN ('active_import', 'active_export')
       AND r.ts >= (%(first)s::timestamp AT TIME ZONE %(tz)s)
@@ -104,7 +201,8 @@ _ENERGY = """
     coalesce(sum(kwh ORDER BY ts)
         FILTER (WHERE register = 'active_import' AND band = 'low'), 0) AS nt_kwh,
     coalesce(sum(kwh * rate ORDER BY ts) FILTER (WHERE register = 'active_import'), 0) AS cost,
-    count(DISTINCT ts) AS intervals
+    count(DISTINCT ts) AS intervals,
+    max(feed_in_rate) AS feed_in_rate
 """
 
 _HOURLY_DELETE = """
@@ -123,7 +221,7 @@ _HOURLY_INSERT = (
         import_kwh, export_kwh, ht_kwh, nt_kwh, cost, feed_in_credit, intervals)
     SELECT muid, hour_start, local_hour_start::date, extract(hour FROM local_hour_start),
         extract(isodow FROM local_hour_start), import_kwh, export_kwh, ht_kwh, nt_kwh, cost,
-        export_kwh * %(feed_in_rate)s, intervals
+        export_kwh * feed_in_rate, intervals
     FROM (
         SELECT muid, ts - (lts - date_trunc('hour', lts)) AS hour_start,
             date_trunc('hour', lts) AS local_hour_start,"""
@@ -143,7 +241,7 @@ _DAILY_INSERT = (
     INSERT INTO {s}.daily_energy (muid, day, import_kwh, export_kwh, ht_kwh, nt_kwh, cost,
         feed_in_credit, peak_kw, peak_at, intervals, expected_intervals, complete)
     SELECT muid, day, import_kwh, export_kwh, ht_kwh, nt_kwh, cost,
-        export_kwh * %(feed_in_rate)s, peak_kw, peak_at, intervals, x.expected,
+        export_kwh * feed_in_rate, peak_kw, peak_at, intervals, x.expected,
         intervals >= x.expected
     FROM (
         SELECT muid, lts::date AS day,"""
@@ -169,23 +267,25 @@ class Recomputed:
     rows_written: int
 
 
-def _replace_local_days(
-    conn: Connection, tenant: Tenant, utc_day: date, delete: str, insert: str
-) -> Recomputed:
-    begin_refresh(conn, tenant)
-    days = local_days(utc_day, tenant.zone)
-    params = {
-        "tz": tenant.timezone,
-        "first": days[0],
-        "last": days[-1],
-        "feed_in_rate": tenant.tariff.feed_in_rate,
-    }
+def _recompute(
+    conn: Connection, tenant: Tenant, first: date, last: date, delete: str, insert: str
+) -> tuple[int, int]:
+    """Replace the rows of local days first..last; (rows deleted, rows written)."""
+    params = {"tz": tenant.timezone, "first": first, "last": last}
     s = sql.Identifier(tenant.schema)
     with conn.cursor() as cur:
         cur.execute(sql.SQL(delete).format(s=s), params)
         deleted = cur.rowcount
         cur.execute(sql.SQL(insert).format(s=s), params)
-        written = cur.rowcount
+        return deleted, cur.rowcount
+
+
+def _replace_local_days(
+    conn: Connection, tenant: Tenant, utc_day: date, delete: str, insert: str
+) -> Recomputed:
+    begin_refresh(conn, tenant)
+    days = local_days(utc_day, tenant.zone)
+    deleted, written = _recompute(conn, tenant, days[0], days[-1], delete, insert)
     return Recomputed(days, deleted, written)
 
 

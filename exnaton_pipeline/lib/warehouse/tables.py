@@ -178,9 +178,24 @@ tariff_slots = sa.Table(
         nullable=False,
         comment="price of one imported kWh in this slot, in the plan's currency",
     ),
-    sa.PrimaryKeyConstraint("isoweekday", "slot", name="tariff_slots_pkey"),
-    comment="the tenant's tariff plan, one row per 15-minute slot of the LOCAL week (672), "
-    "written from the tenant registry; SQL prices each reading with one join on it",
+    sa.Column(
+        "valid_from",
+        sa.Date,
+        nullable=False,
+        comment="first local day the version holds (0001-01-01: the plan's first version); "
+        "a reading is priced by the newest version on or before its local day",
+    ),
+    sa.Column(
+        "feed_in_rate",
+        sa.Double,
+        sa.CheckConstraint("feed_in_rate >= 0", name="tariff_slots_feed_in_rate_check"),
+        comment="credit for one exported kWh under this version, in the plan's currency "
+        "(empty on rows written before versions: set by the next run)",
+    ),
+    sa.PrimaryKeyConstraint("valid_from", "isoweekday", "slot", name="tariff_slots_pkey"),
+    comment="the tenant's tariff plan, one row per version and 15-minute slot of the LOCAL "
+    "week (672 per version), written from the tenant registry; SQL prices each reading with "
+    "one join on it",
 )
 
 # The energy and money columns that hourly_energy and daily_energy share, each at its grain.

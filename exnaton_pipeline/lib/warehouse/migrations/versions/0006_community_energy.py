@@ -1,12 +1,16 @@
-"""community_energy: the tenant's meters as one energy community, per quarter hour.
+"""community_energy: the tenant's meters as one energy community, per quarter hour; tariff
+versions: tariff_slots keyed by the version's first local day, with its feed-in rate.
 
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01
 
 Frozen history: columns and comments are this revision's, copied here, not read from the
-live declaration. Filled by the `community_energy` asset (lib/energy/community.py); the
-dashboard's community view reads it.
+live declaration. community_energy is filled by the `community_energy` asset
+(lib/energy/community.py); the dashboard's community view reads it. Existing tariff_slots
+rows become the plan's first version (valid from 0001-01-01) with no feed-in rate; the next
+run's sync writes it without repricing (the stored credit was computed at the rate of its
+time).
 """
 
 from __future__ import annotations
@@ -63,6 +67,50 @@ def upgrade() -> None:
         "and how much of the consumption the members' feed-in covered in that quarter hour",
     )
 
+    op.add_column(
+        "tariff_slots",
+        sa.Column(
+            "valid_from",
+            sa.Date,
+            nullable=False,
+            server_default=sa.text("'0001-01-01'"),
+            comment="first local day the version holds (0001-01-01: the plan's first "
+            "version); a reading is priced by the newest version on or before its local day",
+        ),
+    )
+    op.alter_column("tariff_slots", "valid_from", server_default=None)
+    op.add_column(
+        "tariff_slots",
+        sa.Column(
+            "feed_in_rate",
+            sa.Double,
+            sa.CheckConstraint("feed_in_rate >= 0", name="tariff_slots_feed_in_rate_check"),
+            comment="credit for one exported kWh under this version, in the plan's currency "
+            "(empty on rows written before versions: set by the next run)",
+        ),
+    )
+    op.drop_constraint("tariff_slots_pkey", "tariff_slots", type_="primary")
+    op.create_primary_key("tariff_slots_pkey", "tariff_slots", ["valid_from", "isoweekday", "slot"])
+    op.create_table_comment(
+        "tariff_slots",
+        "the tenant's tariff plan, one row per version and 15-minute slot of the LOCAL week "
+        "(672 per version), written from the tenant registry; SQL prices each reading with one "
+        "join on it",
+        existing_comment="the tenant's tariff plan, one row per 15-minute slot of the LOCAL "
+        "week (672), written from the tenant registry; SQL prices each reading with one join "
+        "on it",
+    )
+
 
 def downgrade() -> None:
+    op.execute("DELETE FROM tariff_slots WHERE valid_from > '0001-01-01'")
+    op.drop_constraint("tariff_slots_pkey", "tariff_slots", type_="primary")
+    op.create_primary_key("tariff_slots_pkey", "tariff_slots", ["isoweekday", "slot"])
+    op.drop_column("tariff_slots", "feed_in_rate")
+    op.drop_column("tariff_slots", "valid_from")
+    op.create_table_comment(
+        "tariff_slots",
+        "the tenant's tariff plan, one row per 15-minute slot of the LOCAL week (672), "
+        "written from the tenant registry; SQL prices each reading with one join on it",
+    )
     op.drop_table("community_energy")
