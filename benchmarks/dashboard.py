@@ -183,6 +183,7 @@ def views(
         then the chart's rows."""
         # an installation: a consumer's meter and a PV site's, summed
         muid = (random.choice(meters), random.choice(sites)) if site else random.choice(meters)
+        data.load_newest(url, SCHEMA, muid)  # freshness: the shown meter's newest reading
         previous = period.previous()  # none before all data
         data.load_daily(url, SCHEMA, muid, (previous or period).start, period.end)
         day = periods.day_in_progress(newest, zone)
@@ -222,6 +223,7 @@ def views(
         def load() -> None:
             """The community page: both periods' totals, every meter's totals (distribution,
             rankings, missing data) and the chart's rows."""
+            data.load_community_newest(url, SCHEMA)
             period = period_of(kind)
             previous = period.previous()
             for span in (period, previous):
@@ -350,20 +352,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--runs", type=int, default=40, help="timed loads per view")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--reuse",
+        metavar="DATABASE",
+        help="time the views on a scratch database kept by an earlier run (--keep) with the "
+        "same --days, instead of generating one; it is kept",
+    )
     args = parser.parse_args(argv)
     random.seed(7)
 
     server = database.warehouse_url()
-    scratch = f"exnaton_bench_dashboard_{uuid.uuid4().hex[:8]}"
+    scratch = args.reuse or f"exnaton_bench_dashboard_{uuid.uuid4().hex[:8]}"
     admin = database.autocommit_connection(server)
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    if not args.reuse:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
     url = sa.make_url(server).set(database=scratch).render_as_string(hide_password=False)
     first = date(2025, 1, 1)
     last = first + timedelta(days=args.days - 1)
     try:
-        print(f"generating {args.meters} meters x {args.days} days in database {scratch}")
-        generate(url, args.meters, first, args.days)
+        if not args.reuse:
+            print(f"generating {args.meters} meters x {args.days} days in database {scratch}")
+            generate(url, args.meters, first, args.days)
         reader = roles.reader_url(url, SCHEMA)
         catalogue = data.load_catalogue(reader, SCHEMA).meters
         meters = list(catalogue["muid"])
@@ -375,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         database.engine(url).dispose()
         database.engine(roles.reader_url(url, SCHEMA)).dispose()
-        if not args.keep:
+        if not (args.keep or args.reuse):
             with admin.cursor() as cur:
                 cur.execute(
                     sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(scratch))

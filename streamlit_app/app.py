@@ -36,6 +36,8 @@ _insights = _cached(data.load_insights)
 _self_use = _cached(data.load_self_use)
 _community_energy = _cached(data.load_community_energy)
 _meter_totals = _cached(data.load_meter_totals)
+_newest = _cached(data.load_newest)
+_community_newest = _cached(data.load_community_newest)
 
 # The meter picker lists at most this many matches of the search: a tenant of 10,000 meters
 # is found by name or id, not scrolled through.
@@ -222,9 +224,10 @@ def _dashboard(tenant: Tenant, url: str) -> None:
         _community_view(url, tenant, catalogue, options)
         return
     choice = options[_meter_picker(tenant, options)]
-    _freshness(catalogue, choice.newest_reading, tenant)
+    newest = _newest(url, tenant.schema, choice.muids)
+    _freshness(catalogue, newest, tenant)
     period = _period_controls(tenant, choice.first_day, choice.last_day, choice.last_complete_day)
-    _meter_view(url, tenant, choice, period)
+    _meter_view(url, tenant, choice, period, newest)
 
 
 def _meter_picker(tenant: Tenant, options: dict[str, summaries.Choice]) -> str:
@@ -248,7 +251,9 @@ def _meter_picker(tenant: Tenant, options: dict[str, summaries.Choice]) -> str:
     return chosen
 
 
-def _meter_view(url: str, tenant: Tenant, choice: summaries.Choice, period: Period) -> None:
+def _meter_view(
+    url: str, tenant: Tenant, choice: summaries.Choice, period: Period, newest: datetime | None
+) -> None:
     meters, name = choice.muids, choice.name
     previous = period.previous()
     daily = _daily(url, tenant.schema, meters, (previous or period).start, period.end)
@@ -260,7 +265,6 @@ def _meter_view(url: str, tenant: Tenant, choice: summaries.Choice, period: Peri
             f"from {choice.first_day:%-d %b %Y} to {choice.last_day:%-d %b %Y}."
         )
     else:
-        newest = choice.newest_reading
         so_far = _day_so_far(url, tenant, meters, period, newest)
         notice = summaries.completeness(
             daily, period, choice.first_day, choice.last_day, so_far
@@ -300,8 +304,7 @@ def _community_view(
     meters = catalogue.meters
     first, last = meters["first_day"].min(), meters["last_day"].max()
     complete = meters["last_complete_day"].dropna()
-    newest = meters["newest_reading"].max()
-    newest = None if pd.isna(newest) else newest.to_pydatetime()
+    newest = _community_newest(url, tenant.schema)
     _freshness(catalogue, newest, tenant)
     period = _period_controls(tenant, first, last, complete.max() if len(complete) else None)
     previous = period.previous()

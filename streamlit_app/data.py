@@ -102,24 +102,27 @@ def _utc(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The meters a tenant has data for, and how fresh that data is.
+    """The meters a tenant has data for, and when the pipeline last wrote.
 
     meters: muid, first_day, last_day, last_complete_day (local days with aggregates),
-    registers (sorted tuple of register names), newest_reading (UTC, or NaT).
+    registers (sorted tuple of the energy registers with energy in them: active_import,
+    active_export). One aggregate of daily_energy: a tenant of 10,000 meters is read in
+    milliseconds, never its readings (a meter's newest reading: `load_newest`).
     """
 
     meters: pd.DataFrame
     last_update: datetime | None  # newest manifest entry: when the pipeline last wrote
 
 
-def _register_pairs() -> sa.Select:
-    """Distinct (muid, obis, register) of meter_readings by a loose index scan on its primary
-    key (muid, obis, ts), each with its newest reading: a few index probes per pair instead of
-    reading every row."""
+def _register_pairs(muids: list[str]) -> sa.Select:
+    """Distinct (muid, obis, register) of the meters' readings by a loose index scan on the
+    primary key (muid, obis, ts), each with its newest reading: a few index probes per pair
+    instead of reading every row."""
     mr = meter_readings
     key = (mr.c.muid, mr.c.obis)
     pairs = (
         sa.select(mr.c.muid, mr.c.obis, mr.c.register)
+        .where(mr.c.muid.in_(muids))
         .order_by(*key)
         .limit(1)
         .cte("pairs", recursive=True)
@@ -127,7 +130,7 @@ def _register_pairs() -> sa.Select:
     seen = pairs.alias("seen")
     following = (
         sa.select(mr.c.muid, mr.c.obis, mr.c.register)
-        .where(sa.tuple_(*key) > sa.tuple_(seen.c.muid, seen.c.obis))
+        .where(mr.c.muid.in_(muids), sa.tuple_(*key) > sa.tuple_(seen.c.muid, seen.c.obis))
         .order_by(*key)
         .limit(1)
         .lateral("next_pair")
@@ -158,18 +161,34 @@ def load_catalogue(url: str, schema: str) -> Catalogue:
         sa.func.min(de.c.day).label("first_day"),
         sa.func.max(de.c.day).label("last_day"),
         sa.func.max(de.c.day).filter(de.c.complete).label("last_complete_day"),
+        sa.func.bool_or(de.c.import_kwh > 0).label("imports"),
+        sa.func.bool_or(de.c.export_kwh > 0).label("exports"),
     ).group_by(de.c.muid)
     with _connect(url, schema) as conn:
         meters = _frame(conn, bounds)
-        pairs = _utc(_frame(conn, _register_pairs()), "newest_reading")
         last_update = conn.execute(sa.select(sa.func.max(ingested_objects.c.ingested_at))).scalar()
-    per_meter = pairs.groupby("muid").agg(
-        registers=("register", lambda r: tuple(sorted(set(r)))),
-        newest_reading=("newest_reading", "max"),
-    )
-    meters = meters.join(per_meter, on="muid", how="left").sort_values("muid", ignore_index=True)
-    meters["registers"] = meters["registers"].map(lambda r: r if isinstance(r, tuple) else ())
-    return Catalogue(meters, last_update)
+    meters["registers"] = [
+        tuple(r for r, has in ((IMPORT, imports), (EXPORT, exports)) if has)
+        for imports, exports in zip(meters["imports"], meters["exports"], strict=True)
+    ]
+    meters = meters.drop(columns=["imports", "exports"])
+    return Catalogue(meters.sort_values("muid", ignore_index=True), last_update)
+
+
+def load_newest(url: str, schema: str, meters: Meters) -> datetime | None:
+    """The start (UTC) of the newest reading of one meter or several; None without any."""
+    with _connect(url, schema) as conn:
+        pairs = _frame(conn, _register_pairs(_muids(meters)))
+    newest = _utc(pairs, "newest_reading")["newest_reading"].max()
+    return None if pd.isna(newest) else newest.to_pydatetime()
+
+
+def load_community_newest(url: str, schema: str) -> datetime | None:
+    """The start (UTC) of the tenant's newest quarter hour with a reading (community_energy's
+    last key)."""
+    with _connect(url, schema) as conn:
+        newest = conn.execute(sa.select(sa.func.max(community_energy.c.ts))).scalar()
+    return None if newest is None else pd.Timestamp(newest).tz_convert(UTC).to_pydatetime()
 
 
 def load_daily(url: str, schema: str, meters: Meters, start: date, end: date) -> pd.DataFrame:

@@ -199,7 +199,6 @@ class Choice:
     first_day: date
     last_day: date
     last_complete_day: date | None  # newest day complete for every member
-    newest_reading: datetime | None
 
     @property
     def is_installation(self) -> bool:
@@ -227,7 +226,6 @@ def choices(tenant: Tenant, meters: pd.DataFrame) -> dict[str, Choice]:
             row.first_day,
             row.last_day,
             None if pd.isna(row.last_complete_day) else row.last_complete_day,
-            None if pd.isna(row.newest_reading) else row.newest_reading.to_pydatetime(),
         )
         for row in meters.itertuples(index=False)
     }
@@ -244,7 +242,6 @@ def choices(tenant: Tenant, meters: pd.DataFrame) -> dict[str, Choice]:
 
 def _installation(key: str, name: str, members: list[Choice]) -> Choice:
     complete = [m.last_complete_day for m in members]
-    newest = [m.newest_reading for m in members if m.newest_reading is not None]
     return Choice(
         key,
         f"{name} (installation, {len(members)} meters)",
@@ -253,7 +250,6 @@ def _installation(key: str, name: str, members: list[Choice]) -> Choice:
         min(m.first_day for m in members),
         max(m.last_day for m in members),
         None if None in complete else min(complete),
-        max(newest, default=None),
     )
 
 
