@@ -335,7 +335,8 @@ def _community_view(
     figures = [  # label, value, previous value, unit, colour of a rise
         ("Consumption", now.consumption, before and before.consumption, "kWh", "inverse"),
         ("Feed-in", now.feed_in, before and before.feed_in, "kWh", "normal"),
-        ("Meters with readings", now.meters, before and before.meters, "meters", "off"),
+        # counted over this period's daily rows only: no comparison
+        ("Meters with readings", now.meters, None, "meters", "off"),
     ]
     columns = st.columns(4)
     for column, (label, value, old, unit, colour) in zip(columns, figures, strict=False):
@@ -577,11 +578,11 @@ def _headline(
     """The period's figures, each with its change against the previous period (the metric's
     delta) and, where the history reaches back, the same period a year earlier below it. A
     site with import and export (`self_use` given: this period's and the previous one's)
-    shows its net grid exchange and self-use instead of the tariff split."""
+    shows its net grid exchange and self-use instead of the import cost."""
     currency = tenant.tariff.currency
     previous = period.previous()
     figures = summaries.METER_FIGURES if self_use is None else summaries.SITE_FIGURES
-    # a site: five figures and two shares, in two rows of four
+    # a site: five figures and two shares, in a row of four and one of three
     columns = (
         [*st.columns(3), *st.columns(3)] if self_use is None else [*st.columns(4), *st.columns(3)]
     )

@@ -17,7 +17,7 @@ class CommunityTotals:
     consumption: float
     feed_in: float
     shared: float  # sum over quarter hours of min(import, export)
-    meters: int  # meters with readings in the span
+    meters: int  # meters with daily rows in the period
 
     @property
     def coverage(self) -> float | None:

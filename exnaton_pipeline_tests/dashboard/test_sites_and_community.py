@@ -93,7 +93,7 @@ def test_the_community_view_totals_shares_and_rankings(deployed_env) -> None:
     assert _metrics(at) == {
         "Consumption": ("184.8 kWh", "+84.0 kWh (+83%)"),
         "Feed-in": ("10.5 kWh", "+0.0 kWh (+0%)"),
-        "Meters with readings": ("3 meters", "+0 meters (+0%)"),
+        "Meters with readings": ("3 meters", ""),
         "Covered by members' feed-in": ("5.7%", "-4.7 pp"),
     }
     consumers, producers = (frame.value for frame in at.dataframe)
