@@ -114,15 +114,16 @@ class Catalogue:
     last_update: datetime | None  # newest manifest entry: when the pipeline last wrote
 
 
-def _register_pairs(muids: list[str]) -> sa.Select:
-    """Distinct (muid, obis, register) of the meters' readings by a loose index scan on the
+def _register_pairs(muid: str) -> sa.Select:
+    """Distinct (muid, obis, register) of one meter's readings by a loose index scan on the
     primary key (muid, obis, ts), each with its newest reading: a few index probes per pair
-    instead of reading every row."""
+    instead of reading every row (one meter per statement: with several, the planner cannot
+    walk the key in order and reads every reading of them at each step)."""
     mr = meter_readings
     key = (mr.c.muid, mr.c.obis)
     pairs = (
         sa.select(mr.c.muid, mr.c.obis, mr.c.register)
-        .where(mr.c.muid.in_(muids))
+        .where(mr.c.muid == muid)
         .order_by(*key)
         .limit(1)
         .cte("pairs", recursive=True)
@@ -130,7 +131,7 @@ def _register_pairs(muids: list[str]) -> sa.Select:
     seen = pairs.alias("seen")
     following = (
         sa.select(mr.c.muid, mr.c.obis, mr.c.register)
-        .where(mr.c.muid.in_(muids), sa.tuple_(*key) > sa.tuple_(seen.c.muid, seen.c.obis))
+        .where(mr.c.muid == muid, sa.tuple_(*key) > sa.tuple_(seen.c.muid, seen.c.obis))
         .order_by(*key)
         .limit(1)
         .lateral("next_pair")
@@ -178,7 +179,7 @@ def load_catalogue(url: str, schema: str) -> Catalogue:
 def load_newest(url: str, schema: str, meters: Meters) -> datetime | None:
     """The start (UTC) of the newest reading of one meter or several; None without any."""
     with _connect(url, schema) as conn:
-        pairs = _frame(conn, _register_pairs(_muids(meters)))
+        pairs = pd.concat([_frame(conn, _register_pairs(muid)) for muid in _muids(meters)])
     newest = _utc(pairs, "newest_reading")["newest_reading"].max()
     return None if pd.isna(newest) else newest.to_pydatetime()
 
