@@ -147,6 +147,17 @@ def _wait_for_sign_in_lines(count: int) -> list[str]:
         time.sleep(0.1)
 
 
+def _expect_figures(page, expected: dict[str, str]) -> None:
+    """Wait until every expected headline figure shows (Streamlit redraws them one by one),
+    then compare them all."""
+    from playwright.sync_api import expect
+
+    metrics = page.locator('[data-testid="stMetric"]')
+    for label, value in expected.items():
+        expect(metrics.filter(has_text=label).first).to_contain_text(value)
+    assert {k: v for k, v in _headline(page).items() if k in expected} == expected
+
+
 def _headline(page) -> dict[str, str]:
     figures = {}
     for metric in page.locator('[data-testid="stMetric"]').all():
@@ -189,17 +200,15 @@ def test_sign_in_change_period_and_check_figures(dashboard: str, demo_db) -> Non
             expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=30_000)
             expected = _expected(demo_db.url, "2023-02-01", "2023-02-28")
             metric = page.locator('[data-testid="stMetric"]').first
-            expect(metric).to_contain_text(expected["Consumption"])
-            assert {k: v for k, v in _headline(page).items() if k in expected} == expected
+            _expect_figures(page, expected)
             page.screenshot(path=OUTPUT / "all_data.png", full_page=True)
 
             # a week from there: the newest complete day's, 13 - 19 Feb
             page.get_by_text("Week", exact=True).click()
             expected = _expected(demo_db.url, "2023-02-13", "2023-02-19")
             assert expected["Consumption"] == "168.0 kWh"  # the fixture's hand-made week
-            expect(metric).to_contain_text(expected["Consumption"])
+            _expect_figures(page, expected)
             expect(page.locator(".js-plotly-plot")).to_have_count(3)
-            assert {k: v for k, v in _headline(page).items() if k in expected} == expected
 
             with page.expect_download() as download:
                 page.get_by_role("button", name="Download these data (CSV)").click()
@@ -243,24 +252,21 @@ def test_installation_and_community_of_the_real_sample(sample_dashboard: str) ->
             expect(metric).to_contain_text("97.6 kWh")  # opens on the consumption meter
             page.locator('[data-testid="stSelectbox"]').filter(has_text="Meter").click()
             page.get_by_role("option", name="home (installation, 2 meters)").click()
-            expect(page.get_by_text("Net grid exchange", exact=True)).to_be_visible()
             expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
-            figures = _headline(page)
-            assert {k: figures[k] for k in ("Consumption", "Feed-in", "Net cost")} == {
-                "Consumption": "97.6 kWh",
-                "Feed-in": "36.2 kWh",
-                "Net cost": "21.45 CHF",
-            }
+            _expect_figures(
+                page, {"Consumption": "97.6 kWh", "Feed-in": "36.2 kWh", "Net cost": "21.45 CHF"}
+            )
             page.screenshot(path=OUTPUT / "installation.png", full_page=True)
 
             page.get_by_text("The whole community").click()
-            expect(page.get_by_text("Covered by members' feed-in", exact=True)).to_be_visible()
-            figures = _headline(page)
-            assert {k: figures[k] for k in ("Consumption", "Feed-in")} == {
-                "Consumption": "97.6 kWh",
-                "Feed-in": "36.2 kWh",
-            }
-            assert figures["Covered by members' feed-in"] == "15.2%"
+            _expect_figures(
+                page,
+                {
+                    "Consumption": "97.6 kWh",
+                    "Feed-in": "36.2 kWh",
+                    "Covered by members' feed-in": "15.2%",
+                },
+            )
             page.screenshot(path=OUTPUT / "community.png", full_page=True)
         finally:
             browser.close()
