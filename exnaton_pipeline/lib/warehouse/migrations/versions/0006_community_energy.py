@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0002"  # TEMP: "0005" at hand-over
+down_revision = "0005"  # the lead re-chains at merge
 branch_labels = None
 depends_on = None
 
