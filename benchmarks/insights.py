@@ -43,7 +43,7 @@ from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.demo_data import synthetic
 from exnaton_pipeline.lib.energy import analytics, insights
 from exnaton_pipeline.lib.tenants import Tenant, load_registry
-from exnaton_pipeline.lib.warehouse import database, migrate, tenant_schema
+from exnaton_pipeline.lib.warehouse import database, migrate, stale, tenant_schema
 from exnaton_pipeline_tests.lib.energy import insights_oracle as oracle
 
 FIRST_DAY = date(2023, 3, 6)  # a Monday; 28 days reach over the spring DST change (26 March)
@@ -176,17 +176,14 @@ def build(url: str, tenant: Tenant, meters: int, days: int) -> None:
     print(f"  setup: {rows:,} readings copied in {time.perf_counter() - started:.0f} s", flush=True)
     _vacuum_analyze(url, tenant)
     started = time.perf_counter()
-    # the pipeline's own refresh per UTC day; each recomputes the local days that UTC day
-    # touches, so a UTC day whose first local day is done already is skipped (but the last)
-    covered: set[date] = set()
+    # the pipeline's own refresh, a UTC day at a time: its local days queued (the readings
+    # were COPYed, not upserted; what a `recompute: true` run queues), then the queue taken
     for utc_day in utc_days:
         touched = analytics.local_days(utc_day, zone)
-        if touched[0] in covered and (utc_day != utc_days[-1] or set(touched) <= covered):
-            continue
         with database.transaction(url) as conn:
-            analytics.refresh_hourly_energy(conn, tenant, utc_day)
-            analytics.refresh_daily_energy(conn, tenant, utc_day)
-        covered.update(touched)
+            stale.mark_local_days(conn, tenant.schema, tenant.timezone, touched[0], touched[-1])
+            analytics.refresh_hourly_energy(conn, tenant)
+            analytics.refresh_daily_energy(conn, tenant)
     _vacuum_analyze(url, tenant)
     print(
         f"  setup: hourly and daily refreshed in {time.perf_counter() - started:.0f} s", flush=True

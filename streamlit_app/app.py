@@ -11,7 +11,7 @@ ranges. Failures end in a message for the customer, never a stack trace.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -19,7 +19,7 @@ import streamlit as st
 from exnaton_pipeline.lib import settings
 from exnaton_pipeline.lib.tenants import Registry, RegistryError, Tenant, load_registry
 from exnaton_pipeline.lib.warehouse import database
-from streamlit_app import auth, charts, data, periods, summaries, throttle
+from streamlit_app import auth, charts, community, data, periods, summaries, throttle
 from streamlit_app.periods import Period
 
 log = logging.getLogger("streamlit_app")
@@ -33,6 +33,16 @@ _quarter_hours = _cached(data.load_quarter_hours)
 _span = _cached(data.load_span)
 _profile = _cached(data.load_profile)
 _insights = _cached(data.load_insights)
+_self_use = _cached(data.load_self_use)
+_community_energy = _cached(data.load_community_energy)
+_meter_totals = _cached(data.load_meter_totals)
+_newest = _cached(data.load_newest)
+_community_newest = _cached(data.load_community_newest)
+
+# The meter picker lists at most this many matches of the search: a tenant of 10,000 meters
+# is found by name or id, not scrolled through.
+PICKER_LIMIT = 50
+VIEWS = {"meter": "A meter or installation", "community": "The whole community"}
 
 # Streamlit's bundled Material icons: they render without emoji fonts on the client.
 SEVERITY_ICONS = {
@@ -210,49 +220,183 @@ def _dashboard(tenant: Tenant, url: str) -> None:
             f"pipeline's next update."
         )
         return
-    names = summaries.meter_names(
-        tenant, dict(zip(meters["muid"], meters["registers"], strict=True))
-    )
+    options = summaries.choices(tenant, meters)
     with st.sidebar:
-        muid = st.selectbox("Meter", list(names), format_func=names.get, key=f"meter_{tenant.id}")
-    meter = meters.set_index("muid").loc[muid]
-    first, last = meter["first_day"], meter["last_day"]
-    last_complete = None if pd.isna(meter["last_complete_day"]) else meter["last_complete_day"]
-    _freshness(catalogue, meter["newest_reading"], tenant)
+        view = st.radio("Show", list(VIEWS), format_func=VIEWS.get, key="view")
+    if view == "community":
+        _community_view(url, tenant, catalogue, options)
+        return
+    choice = options[_meter_picker(tenant, options)]
+    newest = _newest(url, tenant.schema, choice.muids)
+    _freshness(catalogue, newest, tenant)
+    period = _period_controls(tenant, choice.first_day, choice.last_day, choice.last_complete_day)
+    _meter_view(url, tenant, choice, period, newest)
 
-    period = _period_controls(tenant, first, last, last_complete)
+
+def _meter_picker(tenant: Tenant, options: dict[str, summaries.Choice]) -> str:
+    """The chosen meter's or installation's key: a search box narrows the list to at most
+    PICKER_LIMIT matches (the selectbox also filters as one types)."""
+    key = f"meter_{tenant.id}"
+    current = st.session_state.get(key, next(iter(options)))
+    with st.sidebar:
+        text = st.text_input(
+            "Find a meter", key=f"meter_search_{tenant.id}", placeholder="name or id"
+        )
+        shown = summaries.search(options, text, current, PICKER_LIMIT)
+        if current not in options:
+            st.session_state[key] = shown[0]
+        chosen = st.selectbox("Meter", shown, format_func=lambda k: options[k].name, key=key)
+        matches = len(summaries.search(options, text, "", len(options)))
+        if matches > PICKER_LIMIT:
+            st.caption(f"{PICKER_LIMIT} of {matches:,} shown: type a name or id to narrow.")
+        elif text and not matches:
+            st.caption(f"No meter or installation matches {text!r}.")
+    return chosen
+
+
+def _meter_view(
+    url: str, tenant: Tenant, choice: summaries.Choice, period: Period, newest: datetime | None
+) -> None:
+    meters, name = choice.muids, choice.name
     previous = period.previous()
-    daily = _daily(url, tenant.schema, muid, (previous or period).start, period.end)
-    current = summaries.totals(daily, period, tenant.tariff)
-    st.subheader(f"{names[muid]} · {period.label()}")
+    daily = _daily(url, tenant.schema, meters, (previous or period).start, period.end)
+    current = summaries.totals(daily, period)
+    st.subheader(f"{name} · {period.label()}")
     if current is None:
         st.info(
-            f"No readings for {names[muid]} in {period.label()}. Readings are available "
-            f"from {first:%-d %b %Y} to {last:%-d %b %Y}."
+            f"No readings for {name} in {period.label()}. Readings are available "
+            f"from {choice.first_day:%-d %b %Y} to {choice.last_day:%-d %b %Y}."
         )
     else:
-        newest = meter["newest_reading"]
-        newest = None if pd.isna(newest) else newest.to_pydatetime()
-        so_far = _day_so_far(url, tenant, muid, period, newest)
-        notice = summaries.completeness(daily, period, first, last, so_far).notice()
+        so_far = _day_so_far(url, tenant, meters, period, newest)
+        notice = summaries.completeness(
+            daily, period, choice.first_day, choice.last_day, so_far
+        ).notice()
         if notice:
             st.warning(notice)
         progress = periods.in_progress(period, newest, tenant.zone)
         if progress is None:
-            before = summaries.totals(daily, previous, tenant.tariff) if previous else None
+            before = summaries.totals(daily, previous) if previous else None
+            spans = (
+                period.utc_bounds(tenant.zone),
+                previous.utc_bounds(tenant.zone) if previous else None,
+            )
         else:  # like with like: both periods up to the same point
             # None only while the pipeline has not yet aggregated the span: keep the daily sum
-            current = _span_totals(url, tenant, muid, progress.span) or current
-            before = _span_totals(url, tenant, muid, progress.previous_span)
-        year_ago = _year_earlier(url, tenant, muid, period, progress, first)
-        _headline(current, before, previous, progress, year_ago, tenant)
-        _energy_over_time(url, tenant, muid, meter["registers"], period, daily)
-    _typical_week(url, tenant, muid, meter["registers"])
-    _insight_list(url, tenant, muid)
+            current = _span_totals(url, tenant, meters, progress.span) or current
+            before = _span_totals(url, tenant, meters, progress.previous_span)
+            spans = tuple(_utc(span) for span in (progress.span, progress.previous_span))
+        year_ago = _year_earlier(url, tenant, meters, period, progress, choice.first_day)
+        self_use = None
+        if choice.has_both_registers:
+            self_use = tuple(
+                _self_use(url, tenant.schema, meters, *span) if span else None for span in spans
+            )
+        _headline(current, before, period, progress, year_ago, tenant, self_use)
+        _energy_over_time(url, tenant, choice, period, daily)
+    _typical_week(url, tenant, meters, choice.registers)
+    _insight_list(url, tenant, meters)
+
+
+def _community_view(
+    url: str, tenant: Tenant, catalogue: data.Catalogue, options: dict[str, summaries.Choice]
+) -> None:
+    """The tenant as one community: totals against the previous period, the share of its
+    consumption covered by members' feed-in, the energy over time, how consumption is spread
+    over the meters, the largest consumers and producers, and meters with missing data."""
+    meters = catalogue.meters
+    first, last = meters["first_day"].min(), meters["last_day"].max()
+    complete = meters["last_complete_day"].dropna()
+    newest = _community_newest(url, tenant.schema)
+    _freshness(catalogue, newest, tenant)
+    period = _period_controls(tenant, first, last, complete.max() if len(complete) else None)
+    previous = period.previous()
+    st.subheader(f"All meters · {period.label()}")
+    progress = periods.in_progress(period, newest, tenant.zone)
+    if progress is None:
+        spans = [
+            period.utc_bounds(tenant.zone),
+            previous.utc_bounds(tenant.zone) if previous else None,
+        ]
+    else:  # like with like, as for a meter
+        spans = [_utc(progress.span), _utc(progress.previous_span)]
+    # a live tenant's day in progress is not over: its missing quarter hours are not missing
+    # yet (a historical tenant's last partial day is over, as in the meter view)
+    open_day = period.end + timedelta(days=1)
+    if progress is not None and tenant.live:
+        open_day = progress.span[1].date()
+    per_meter = _meter_totals(url, tenant.schema, period.start, period.end, open_day)
+    now, before = (
+        community.totals(_community_energy(url, tenant.schema, *span, "day"), len(per_meter))
+        if span
+        else None
+        for span in spans
+    )
+    if now is None:
+        st.info(f"No readings in {period.label()}.")
+        return
+    figures = [  # label, value, previous value, unit, colour of a rise
+        ("Consumption", now.consumption, before and before.consumption, "kWh", "inverse"),
+        ("Feed-in", now.feed_in, before and before.feed_in, "kWh", "normal"),
+        # counted over this period's daily rows only: no comparison
+        ("Meters with readings", now.meters, None, "meters", "off"),
+    ]
+    columns = st.columns(4)
+    for column, (label, value, old, unit, colour) in zip(columns, figures, strict=False):
+        decimals = 1 if unit == "kWh" else 0
+        delta = summaries.change_text(value, old, unit, decimals)
+        column.metric(label, f"{value:,.{decimals}f} {unit}", delta, delta_color=colour)
+    coverage = now.coverage
+    old = before.coverage if before else None
+    columns[3].metric(
+        "Covered by members' feed-in",
+        "–" if coverage is None else f"{coverage:.1%}",
+        None if coverage is None or old is None else f"{(coverage - old) * 100:+.1f} pp",
+    )
+    st.caption(
+        f"Covered by members' feed-in: the share of the community's consumption that members "
+        f"fed in during the same quarter hour ({now.shared:,.1f} of {now.consumption:,.1f} "
+        f"kWh). " + ("" if previous else "All data: there is no earlier period to compare with.")
+    )
+    names = {key: choice.name for key, choice in options.items()}
+    _community_over_time(url, tenant, period)
+    st.markdown("#### Consumption across meters")
+    left, right = st.columns(2)
+    consumers = per_meter["import_kwh"][per_meter["import_kwh"] > 0]
+    left.markdown(f"**{len(consumers):,} meters that drew energy, by consumption**")
+    left.plotly_chart(charts.distribution(consumers), width="stretch", key="distribution")
+    right.markdown("**Largest consumers**")
+    right.dataframe(community.ranking(per_meter, names, "import_kwh", 10), hide_index=True)
+    right.markdown("**Largest producers**")
+    right.dataframe(community.ranking(per_meter, names, "export_kwh", 10), hide_index=True)
+    gaps = community.missing_data(per_meter, meters, names, period.start, period.end)
+    st.markdown("#### Meters with missing data")
+    if gaps.empty:
+        st.caption("Every meter has all its readings in this period.")
+    else:
+        st.caption(f"{len(gaps):,} meters lack readings in this period; most days first.")
+        st.dataframe(gaps.head(100), hide_index=True)
+
+
+def _community_over_time(url: str, tenant: Tenant, period: Period) -> None:
+    st.markdown("#### Consumption and feed-in over time")
+    resolution = _resolution(period)
+    frame = _community_energy(url, tenant.schema, *period.utc_bounds(tenant.zone), resolution)
+    if resolution != "day":
+        frame["start"] = frame["start"].dt.tz_convert(tenant.timezone).dt.tz_localize(None)
+    series = {"import_kwh": "Consumption", "export_kwh": "Feed-in"}
+    st.plotly_chart(
+        charts.energy_over_time(frame, resolution, series, []), width="stretch", key="energy_chart"
+    )
+
+
+def _utc(span: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
+    start, end = span
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def _day_so_far(
-    url: str, tenant: Tenant, muid: str, period: Period, newest: datetime | None
+    url: str, tenant: Tenant, meters: tuple[str, ...], period: Period, newest: datetime | None
 ) -> summaries.DaySoFar | None:
     """The day in progress, when `period` holds it, judged by its quarter hours up to the
     newest reading (read for exactly that span, not taken from its daily row, which may be
@@ -263,14 +407,13 @@ def _day_so_far(
     span = periods.day_in_progress(newest, tenant.zone)
     if span is None or not period.contains(span[0].date()):
         return None
-    start, end = (moment.astimezone(UTC) for moment in span)
-    return summaries.day_so_far(span, _quarter_hours(url, tenant.schema, muid, start, end))
+    return summaries.day_so_far(span, _quarter_hours(url, tenant.schema, meters, *_utc(span)))
 
 
 def _year_earlier(
     url: str,
     tenant: Tenant,
-    muid: str,
+    meters: tuple[str, ...],
     period: Period,
     progress: periods.Progress | None,
     first: date,
@@ -283,30 +426,30 @@ def _year_earlier(
     if earlier is None or earlier.start < first:
         return None
     if progress is None:
-        daily = _daily(url, tenant.schema, muid, earlier.start, earlier.end)
-        label, totals = earlier.label(), summaries.totals(daily, earlier, tenant.tariff)
+        daily = _daily(url, tenant.schema, meters, earlier.start, earlier.end)
+        label, totals = earlier.label(), summaries.totals(daily, earlier)
     else:
         label = periods.span_label(earlier.start, progress.year_earlier_span[1])
-        totals = _span_totals(url, tenant, muid, progress.year_earlier_span)
+        totals = _span_totals(url, tenant, meters, progress.year_earlier_span)
     if totals is None:
         return None
     return f"{periods.YEAR_EARLIER_NAMES[period.kind]} ({label})", totals
 
 
 def _span_totals(
-    url: str, tenant: Tenant, muid: str, span: tuple[datetime, datetime]
+    url: str, tenant: Tenant, meters: tuple[str, ...], span: tuple[datetime, datetime]
 ) -> summaries.Totals | None:
-    """The meter's figures for the local instants [start, end): its whole local hours, and the
-    quarter hours of a last, partial hour priced by their tariff slots as the pipeline prices
-    the hours."""
-    hourly, quarters = _span(url, tenant.schema, muid, span)
+    """The figures of the meter (or installation) for the local instants [start, end): its
+    whole local hours, and the quarter hours of a last, partial hour priced by their tariff
+    slots as the pipeline prices the hours."""
+    hourly, quarters = _span(url, tenant.schema, meters, span)
     parts = [hourly]
     if quarters is not None:
         parts.append(summaries.priced_quarter_hours(quarters, tenant.tariff, tenant.zone))
-    return summaries.sum_totals(parts, tenant.tariff)
+    return summaries.sum_totals(parts)
 
 
-def _freshness(catalogue: data.Catalogue, newest: pd.Timestamp, tenant: Tenant) -> None:
+def _freshness(catalogue: data.Catalogue, newest: datetime | None, tenant: Tenant) -> None:
     with st.sidebar:
         st.caption(
             f"Newest reading: {_when(newest, tenant)}  \n"
@@ -429,24 +572,25 @@ def _on_range() -> None:
 def _headline(
     current: summaries.Totals,
     before: summaries.Totals | None,
-    previous: Period | None,
+    period: Period,
     progress: periods.Progress | None,
     year_ago: tuple[str, summaries.Totals] | None,
     tenant: Tenant,
+    self_use: tuple[data.SelfUse | None, data.SelfUse | None] | None = None,
 ) -> None:
     """The period's figures, each with its change against the previous period (the metric's
-    delta) and, where the history reaches back, the same period a year earlier below it."""
+    delta) and, where the history reaches back, the same period a year earlier below it. A
+    site with import and export (`self_use` given: this period's and the previous one's)
+    shows its net grid exchange and self-use instead of the import cost."""
     currency = tenant.tariff.currency
-    metrics = [  # label, Totals attribute, unit, colour of a rise
-        ("Consumption", "consumption", "kWh", "inverse"),
-        ("Feed-in", "feed_in", "kWh", "normal"),
-        ("Net cost", "net_cost", currency, "inverse"),
-        ("Cost high tariff", "cost_high", currency, "inverse"),
-        ("Cost low tariff", "cost_low", currency, "inverse"),
-        ("Feed-in credit", "feed_in_credit", currency, "normal"),
-    ]
-    columns = [*st.columns(3), *st.columns(3)]
-    for column, (label, attribute, unit, colour) in zip(columns, metrics, strict=True):
+    previous = period.previous()
+    figures = summaries.METER_FIGURES if self_use is None else summaries.SITE_FIGURES
+    # a site: five figures and two shares, in a row of four and one of three
+    columns = (
+        [*st.columns(3), *st.columns(3)] if self_use is None else [*st.columns(4), *st.columns(3)]
+    )
+    for column, (label, attribute, unit, colour) in zip(columns, figures, strict=False):
+        unit = currency if unit == "money" else unit
         decimals = 1 if unit == "kWh" else 2
         value = getattr(current, attribute)
         old = getattr(before, attribute) if before else None
@@ -458,6 +602,11 @@ def _headline(
             column.caption(
                 f"A year earlier: {then:,.{decimals}f} {unit}" + (f" · {change}" if change else "")
             )
+    if self_use is not None:
+        shares = columns[len(figures) :]
+        for column, (label, attribute) in zip(shares, summaries.SELF_USE_FIGURES, strict=True):
+            value, delta = summaries.share_figure(*self_use, attribute)
+            column.metric(label, value, delta)
     if previous is None:
         comparison = "All data: there is no earlier period to compare with."
     elif progress is not None:
@@ -474,11 +623,22 @@ def _headline(
             comparison = f"Changes against the {before_text} ({previous.label()})."
     if year_ago is not None:
         comparison += f" Below each figure: {year_ago[0]}."
-    rates = ", ".join(f"{b.name} {b.rate:.2f} {currency}/kWh" for b in tenant.tariff.bands)
-    st.caption(
-        f"{comparison} Tariff: {rates}; feed-in {tenant.tariff.feed_in_rate:.2f} "
-        f"{currency}/kWh. Net cost = high + low tariff cost − feed-in credit."
-    )
+    caption = f"{comparison} {summaries.tariff_text(tenant.tariff, period.start, period.end)}"
+    if current.consumption > 0:
+        share = current.high_tariff_kwh / current.consumption
+        caption += (
+            f" {current.high_tariff_kwh:,.1f} kWh of the consumption ({share:.0%}) in the high "
+            f"tariff."
+        )
+    st.caption(f"{caption} Net cost = import cost − feed-in credit.")
+    if self_use is not None:
+        st.caption(
+            "Net grid exchange = consumption − feed-in. Self-consumption and "
+            "self-sufficiency: the energy drawn from the grid in the same quarter hours in "
+            "which energy was fed in, as a share of the feed-in and of the consumption — what "
+            "using your own energy at those times would have kept on site (grid meters do not "
+            "see what is used before it reaches them)."
+        )
 
 
 def _resolution(period: Period) -> str:
@@ -499,8 +659,7 @@ def _resolution(period: Period) -> str:
 def _energy_over_time(
     url: str,
     tenant: Tenant,
-    muid: str,
-    registers: tuple[str, ...],
+    choice: summaries.Choice,
     period: Period,
     daily: pd.DataFrame,
 ) -> None:
@@ -514,7 +673,8 @@ def _energy_over_time(
             "15min": (_quarter_hours, "ts"),
             "hour": (_hourly, "hour_start"),
         }[resolution]
-        frame = load(url, tenant.schema, muid, start, end).rename(columns={column: "start"})
+        frame = load(url, tenant.schema, choice.muids, start, end)
+        frame = frame.rename(columns={column: "start"})
         frame["start"] = frame["start"].dt.tz_convert(tenant.timezone)
     if frame.empty:
         st.info("No readings at this resolution in the period; try another resolution.")
@@ -525,7 +685,7 @@ def _energy_over_time(
             ("import_kwh", data.IMPORT, "Consumption"),
             ("export_kwh", data.EXPORT, "Feed-in"),
         )
-        if register in registers or not registers
+        if register in choice.registers or not choice.registers
     }
     x = frame["start"] if resolution == "day" else frame["start"].dt.tz_localize(None)
     windows = (
@@ -543,15 +703,18 @@ def _energy_over_time(
     st.download_button(
         "Download these data (CSV)",
         summaries.csv_export(frame, resolution, series, tenant),
-        file_name=f"{tenant.id}_{muid[:8]}_{period.start}_{period.end}_{resolution}.csv",
+        file_name=f"{tenant.id}_{choice.key.replace(':', '_')[:20]}_{period.start}_"
+        f"{period.end}_{resolution}.csv",
         mime="text/csv",
         key="download_csv",
     )
 
 
-def _typical_week(url: str, tenant: Tenant, muid: str, registers: tuple[str, ...]) -> None:
+def _typical_week(
+    url: str, tenant: Tenant, meters: tuple[str, ...], registers: tuple[str, ...]
+) -> None:
     st.markdown("#### Typical week")
-    profile = _profile(url, tenant.schema, muid)
+    profile = _profile(url, tenant.schema, meters)
     if profile.empty:
         st.caption("No weekly pattern yet: it needs a few days of readings.")
         return
@@ -579,9 +742,9 @@ def _typical_week(url: str, tenant: Tenant, muid: str, registers: tuple[str, ...
     )
 
 
-def _insight_list(url: str, tenant: Tenant, muid: str) -> None:
+def _insight_list(url: str, tenant: Tenant, meters: tuple[str, ...]) -> None:
     st.markdown("#### Insights")
-    rows = _insights(url, tenant.schema, muid)
+    rows = _insights(url, tenant.schema, meters)
     if rows.empty:
         st.caption("No insights for this meter yet.")
         return

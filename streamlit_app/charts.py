@@ -29,7 +29,8 @@ def energy_over_time(
     series: dict[str, str],
     high_windows: list[tuple[datetime, datetime]],
 ) -> go.Figure:
-    """Consumption and feed-in per interval; high-tariff windows shaded behind the lines.
+    """Consumption above and feed-in below the axis per interval; high-tariff windows shaded
+    behind the lines.
 
     `frame` has `start` (local wall-clock interval start) and the columns named in `series`
     (column -> legend name, e.g. import_kwh -> Consumption).
@@ -37,12 +38,25 @@ def energy_over_time(
     fig = go.Figure()
     colours = {"import_kwh": CONSUMPTION_COLOUR, "export_kwh": FEED_IN_COLOUR}
     for column, name in series.items():
+        # feed-in leaves the site: drawn below the axis, its hover shows kWh fed in
+        sign = -1 if column == "export_kwh" else 1
+        y = sign * frame[column].astype(float)
+        hover = f"{name}: %{{customdata:.3f}} kWh<extra></extra>"
         if resolution == "day":
-            fig.add_bar(x=frame["start"], y=frame[column], name=name, marker_color=colours[column])
+            fig.add_bar(
+                x=frame["start"],
+                y=y,
+                name=name,
+                marker_color=colours[column],
+                customdata=frame[column],
+                hovertemplate=hover,
+            )
         else:
             fig.add_scatter(
                 x=frame["start"],
-                y=frame[column],
+                y=y,
+                customdata=frame[column],
+                hovertemplate=hover,
                 name=name,
                 mode="lines",
                 line={"color": colours[column], "width": 1.6, "shape": "hv"},
@@ -76,9 +90,10 @@ def energy_over_time(
     return _layout(
         fig,
         380,
-        yaxis_title=UNITS[resolution],
+        yaxis_title=f"{UNITS[resolution]} (feed-in below zero)",
+        yaxis_zeroline=True,
         hovermode="x unified",
-        barmode="group",
+        barmode="relative",
         bargap=0.15,
     )
 
@@ -110,3 +125,9 @@ def daily_profile(profile: pd.DataFrame) -> go.Figure:
             line={"dash": dash, "width": 2},
         )
     return _layout(fig, 320, xaxis={"title": "Hour of day", "dtick": 3}, yaxis_title="kWh per hour")
+
+
+def distribution(consumption: pd.Series) -> go.Figure:
+    """How many meters consumed how much over the period (kWh per meter)."""
+    fig = go.Figure(go.Histogram(x=consumption, marker_color=CONSUMPTION_COLOUR, nbinsx=40))
+    return _layout(fig, 320, xaxis_title="kWh per meter in the period", yaxis_title="meters")

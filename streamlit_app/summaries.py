@@ -15,7 +15,7 @@ import pandas as pd
 
 from exnaton_pipeline.lib.energy.tariffs import WEEKDAY_NAMES, TariffPlan
 from exnaton_pipeline.lib.tenants import Tenant
-from streamlit_app.data import EXPORT, IMPORT
+from streamlit_app.data import EXPORT, IMPORT, SelfUse
 from streamlit_app.periods import READING_INTERVAL, Period, date_range_label
 
 REGISTER_NAMES = {IMPORT: "Consumption", EXPORT: "Feed-in"}
@@ -29,30 +29,72 @@ def plain_markdown(text: str) -> str:
 
 @dataclass(frozen=True)
 class Totals:
-    """Energy and money of one meter over a period (kWh; tariff currency)."""
+    """Energy and money of one meter over a period (kWh; tariff currency), as the pipeline
+    stored them: each reading priced by the tariff version valid on its local day."""
 
     consumption: float
     feed_in: float
-    cost_high: float
-    cost_low: float
+    import_cost: float
     feed_in_credit: float
+    high_tariff_kwh: float  # of the consumption
 
     @property
     def net_cost(self) -> float:
-        return self.cost_high + self.cost_low - self.feed_in_credit
+        """Import cost less the feed-in credit."""
+        return self.import_cost - self.feed_in_credit
+
+    @property
+    def net_exchange(self) -> float:
+        """Net grid exchange: import less export (negative: more fed in than drawn)."""
+        return self.consumption - self.feed_in
 
 
-def totals(daily: pd.DataFrame, period: Period, plan: TariffPlan) -> Totals | None:
+# The headline figures: label, Totals attribute, unit ("money": the tariff's currency),
+# colour of a rise. A meter shows the tariff split; a site with import and export (an
+# installation, or one meter with both registers) its net exchange instead, and its self-use.
+METER_FIGURES = [
+    ("Consumption", "consumption", "kWh", "inverse"),
+    ("Feed-in", "feed_in", "kWh", "normal"),
+    ("Net cost", "net_cost", "money", "inverse"),
+    ("Import cost", "import_cost", "money", "inverse"),
+    ("Feed-in credit", "feed_in_credit", "money", "normal"),
+]
+SITE_FIGURES = [
+    ("Consumption", "consumption", "kWh", "inverse"),
+    ("Feed-in", "feed_in", "kWh", "normal"),
+    ("Net grid exchange", "net_exchange", "kWh", "inverse"),
+    ("Net cost", "net_cost", "money", "inverse"),
+    ("Feed-in credit", "feed_in_credit", "money", "normal"),
+]
+SELF_USE_FIGURES = [
+    ("Self-consumption", "self_consumption"),
+    ("Self-sufficiency", "self_sufficiency"),
+]
+
+
+def share_figure(
+    current: SelfUse | None, previous: SelfUse | None, attribute: str
+) -> tuple[str, str | None]:
+    """A self-use share as shown ('41%', or '–' without feed-in or import) and its change in
+    percentage points against the previous period ('+3 pp'; None without one)."""
+    value = getattr(current, attribute) if current else None
+    old = getattr(previous, attribute) if previous else None
+    if value is None:
+        return "–", None
+    return f"{value:.0%}", None if old is None else f"{(value - old) * 100:+.0f} pp"
+
+
+def totals(daily: pd.DataFrame, period: Period) -> Totals | None:
     """Sum the daily rows of `period`; None when the period has no rows at all."""
-    return sum_totals([daily[[period.contains(day) for day in daily["day"]]]], plan)
+    return sum_totals([daily[[period.contains(day) for day in daily["day"]]]])
 
 
-def sum_totals(parts: list[pd.DataFrame], plan: TariffPlan) -> Totals | None:
+def sum_totals(parts: list[pd.DataFrame]) -> Totals | None:
     """Sum rows of daily or hourly energy (or priced quarter hours), given in one or more
     frames; None when there are no rows at all.
 
-    The high/low split prices ht_kwh and nt_kwh at the plan's band rates, which is how the
-    contract defines `cost`; a plan without a high band has no high-tariff cost.
+    Money is the stored `cost` and `feed_in_credit`, never re-priced here: after a tariff
+    change the pipeline reprices the days it affects, and the dashboard agrees with it.
     """
     if all(part.empty for part in parts):
         return None
@@ -60,31 +102,57 @@ def sum_totals(parts: list[pd.DataFrame], plan: TariffPlan) -> Totals | None:
     def total(column: str) -> float:
         return sum(float(part[column].sum()) for part in parts)
 
-    rates = {band.name: band.rate for band in plan.bands}
     return Totals(
         consumption=total("import_kwh"),
         feed_in=total("export_kwh"),
-        cost_high=total("ht_kwh") * rates.get("high", 0.0),
-        cost_low=total("nt_kwh") * rates.get("low", 0.0),
+        import_cost=total("cost"),
         feed_in_credit=total("feed_in_credit"),
+        high_tariff_kwh=total("ht_kwh"),
     )
 
 
 def priced_quarter_hours(quarters: pd.DataFrame, plan: TariffPlan, zone: ZoneInfo) -> pd.DataFrame:
     """15-minute rows (ts UTC, import_kwh, export_kwh) with the energy columns of the
-    aggregates, split and credited as the pipeline does for hourly and daily energy: import
-    by the band of its local slot (`slot_bands()`, which the pipeline's tariff_slots holds),
-    feed-in credit at the plan's feed-in rate."""
-    slots = plan.slot_bands()
+    aggregates, split, priced and credited as the pipeline does for hourly and daily energy
+    (the last, partial hour of a period in progress, at most three quarter hours not read
+    from the aggregates): import by the band and rate of its local slot in the plan's
+    version valid on its local day (what the pipeline's tariff_slots hold), feed-in credit at
+    that version's feed-in rate."""
     local = quarters["ts"].dt.tz_convert(zone)
-    high = [slots[(t.isoweekday(), t.hour * 4 + t.minute // 15)] == "high" for t in local]
+    versions = [plan.at(t.date()) for t in local]
+    bands = [
+        v.slot_bands()[(t.isoweekday(), t.hour * 4 + t.minute // 15)]
+        for v, t in zip(versions, local, strict=True)
+    ]
+    high = [band == "high" for band in bands]
     energy = quarters[["import_kwh", "export_kwh"]].astype(float).fillna(0.0)
     imported = energy["import_kwh"]
+    rates = [v.rate(band) for v, band in zip(versions, bands, strict=True)]
+    credit = [v.feed_in_rate for v in versions]
     return energy.assign(
         ht_kwh=imported.where(high, 0.0),
         nt_kwh=imported.mask(high, 0.0),
-        feed_in_credit=energy["export_kwh"] * plan.feed_in_rate,
+        cost=imported * rates,
+        feed_in_credit=energy["export_kwh"] * credit,
     )
+
+
+def tariff_text(plan: TariffPlan, start: date, end: date) -> str:
+    """The rates of the plan's versions valid on the days start..end: 'Tariff: high 0.32
+    CHF/kWh, low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh.', each version after the first of the
+    period named by its first day ('From 15 Feb 2023: ...')."""
+    parts = []
+    for version in plan.versions():
+        if version.valid_from is not None and version.valid_from > end:
+            continue
+        if version != plan.at(start) and (
+            version.valid_from is None or version.valid_from <= start
+        ):
+            continue  # replaced before the period starts
+        rates = ", ".join(f"{b.name} {b.rate:.2f} {plan.currency}/kWh" for b in version.bands)
+        lead = "Tariff" if not parts else f"From {version.valid_from:%-d %b %Y}"
+        parts.append(f"{lead}: {rates}; feed-in {version.feed_in_rate:.2f} {plan.currency}/kWh.")
+    return " ".join(parts)
 
 
 def change_text(current: float, previous: float | None, unit: str, decimals: int) -> str | None:
@@ -114,6 +182,89 @@ def meter_names(tenant: Tenant, meters: dict[str, tuple[str, ...]]) -> dict[str,
     order = {meter.muid: n for n, meter in enumerate(tenant.meters)}
     names = {muid: meter_name(tenant, muid, registers) for muid, registers in meters.items()}
     return dict(sorted(names.items(), key=lambda item: (order.get(item[0], len(order)), item[1])))
+
+
+INSTALLATION_KEY = "installation:"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the picker offers: one meter, or an installation (all registers of a site, the
+    registry's meters sharing `installation:`), with the days its data covers."""
+
+    key: str  # the muid, or "installation:<name>"
+    name: str
+    muids: tuple[str, ...]
+    registers: tuple[str, ...]
+    first_day: date
+    last_day: date
+    last_complete_day: date | None  # newest day complete for every member
+
+    @property
+    def is_installation(self) -> bool:
+        return self.key.startswith(INSTALLATION_KEY)
+
+    @property
+    def has_both_registers(self) -> bool:
+        """Imports and exports: the view shows net exchange and self-use."""
+        return IMPORT in self.registers and EXPORT in self.registers
+
+
+def choices(tenant: Tenant, meters: pd.DataFrame) -> dict[str, Choice]:
+    """key -> Choice: every meter with data (named and ordered as `meter_names`), then every
+    installation of the registry with a member with data, in the registry's order.
+
+    `meters` is the catalogue (data.Catalogue.meters); one pass over its rows, so that a
+    tenant of 10,000 meters costs milliseconds on every page run."""
+    names = meter_names(tenant, dict(zip(meters["muid"], meters["registers"], strict=True)))
+    rows = {
+        row.muid: Choice(
+            row.muid,
+            names[row.muid],
+            (row.muid,),
+            row.registers,
+            row.first_day,
+            row.last_day,
+            None if pd.isna(row.last_complete_day) else row.last_complete_day,
+        )
+        for row in meters.itertuples(index=False)
+    }
+    found = {muid: rows[muid] for muid in names}
+    groups: dict[str, list[Choice]] = {}
+    for meter in tenant.meters:
+        if meter.installation and meter.muid in rows:
+            groups.setdefault(meter.installation, []).append(rows[meter.muid])
+    for installation, members in groups.items():
+        key = INSTALLATION_KEY + installation
+        found[key] = _installation(key, installation, members)
+    return found
+
+
+def _installation(key: str, name: str, members: list[Choice]) -> Choice:
+    complete = [m.last_complete_day for m in members]
+    return Choice(
+        key,
+        f"{name} (installation, {len(members)} meters)",
+        tuple(m.key for m in members),
+        tuple(sorted({r for m in members for r in m.registers})),
+        min(m.first_day for m in members),
+        max(m.last_day for m in members),
+        None if None in complete else min(complete),
+    )
+
+
+def search(options: dict[str, Choice], text: str, current: str, limit: int) -> list[str]:
+    """Keys of the choices whose name or key contains `text` (any case), at most `limit`,
+    and always `current` (the picker must hold the value it shows)."""
+    needle = text.strip().lower()
+    found = [
+        key
+        for key, choice in options.items()
+        if not needle or needle in choice.name.lower() or needle in key
+    ][:limit]
+    if current in options and current not in found:
+        found.insert(0, current)
+    return found
 
 
 @dataclass(frozen=True)
@@ -226,11 +377,12 @@ def weekday_weekend_profile(profile: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def high_band_windows(plan: TariffPlan, start: date, end: date) -> list[tuple[datetime, datetime]]:
-    """Local wall-clock (start, end) of every high-tariff window on the days start..end."""
-    bands = plan.slot_bands()
+    """Local wall-clock (start, end) of every high-tariff window on the days start..end, by
+    the plan's version valid on each day."""
     windows: list[tuple[datetime, datetime]] = []
     day = start
     while day <= end:
+        bands = plan.at(day).slot_bands()
         midnight = datetime.combine(day, time())
         slot = 0
         while slot < 96:

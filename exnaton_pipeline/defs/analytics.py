@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from exnaton_pipeline.lib.energy import analytics
+from exnaton_pipeline.lib.energy import analytics, community
 from exnaton_pipeline.lib.energy.insights import refresh_insights
 from exnaton_pipeline.lib.scheduling import last_settled_day
 from exnaton_pipeline.lib.warehouse import stale, tables
@@ -22,6 +22,7 @@ from exnaton_pipeline.orchestration.partitions import (
     OWNERS,
     tenant_day_asset,
     tenant_day_transaction,
+    tenant_days,
     tenant_partitions,
 )
 from exnaton_pipeline.orchestration.per_day import PER_DAY_STEP
@@ -40,35 +41,77 @@ def _recomputed_metadata(tenant_id: str, timezone: str, result: analytics.Recomp
     }
 
 
-@tenant_day_asset(
-    group_name="analytics",
-    kinds={"postgres"},
-    deps=["meter_readings"],
-    metadata=table_metadata(tables.hourly_energy),
-    freshness_policy=TICK_FRESHNESS,
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "hourly_energy",
+            group_name="analytics",
+            kinds={"postgres"},
+            owners=OWNERS,
+            deps=["meter_readings"],
+            metadata=table_metadata(tables.hourly_energy),
+            freshness_policy=TICK_FRESHNESS,
+            description=(
+                "Energy and money per meter and LOCAL hour in `tenant_<id>.hourly_energy`: "
+                "import and export kWh, the import split into high/low tariff band (priced per "
+                "15-minute interval by the tenant's plan version of the local day), cost, "
+                "feed-in credit, the readings present and the largest import. Source: "
+                "`meter_readings`, only the meter hours whose readings this run (or a failed "
+                "earlier one) inserted or corrected. A DST day has 23 or 25 hours; hours never "
+                "mix days. Fresh: within the 15-minute tick that delivered the readings."
+            ),
+        ),
+        dg.AssetSpec(
+            "community_energy",
+            group_name="analytics",
+            kinds={"postgres"},
+            owners=OWNERS,
+            deps=["meter_readings"],
+            metadata=table_metadata(tables.community_energy),
+            freshness_policy=TICK_FRESHNESS,
+            description=(
+                "The tenant as one energy community: all meters' import and export per quarter "
+                "hour, and the consumption the members' own feed-in covered in the same quarter "
+                "hour (the community view). Source: `meter_readings`, the quarter hours of the "
+                "hours whose readings this run changed (the same queue as `hourly_energy`, "
+                "taken once for both). Fresh: within the 15-minute tick that delivered the "
+                "readings."
+            ),
+        ),
+    ],
+    partitions_def=tenant_days,
+    retry_policy=TRANSIENT_RETRY,
+    name="hourly_energy",
 )
-def hourly_energy(
+def hourly_tables(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     tenants: TenantRegistryResource,
-) -> dg.MaterializeResult:
-    """Energy and money per meter and LOCAL hour in `tenant_<id>.hourly_energy`.
-
-    Import and export kWh, the import split into high/low tariff band (priced per 15-minute
-    interval by the tenant's plan in its time zone), cost, feed-in credit, the readings
-    present and the largest import. Source: `meter_readings`, only the meter hours whose
-    readings this run (or a failed earlier one) inserted or corrected. A DST day has 23 or 25
-    hours; hours never mix days. Fresh: within the 15-minute tick that delivered the readings.
-    """
+):
+    """The hour-grain tables of the meter hours whose readings changed, in one transaction."""
     with tenant_day_transaction(context, warehouse, tenants) as (tenant, _, conn):
         result = analytics.refresh_hourly_energy(conn, tenant)
-    return dg.MaterializeResult(metadata=_recomputed_metadata(tenant.id, tenant.timezone, result))
+        shared = community.refresh_community_energy(conn, tenant, result.spans)
+    yield dg.MaterializeResult(
+        asset_key="hourly_energy",
+        metadata=_recomputed_metadata(tenant.id, tenant.timezone, result),
+    )
+    yield dg.MaterializeResult(
+        asset_key="community_energy",
+        metadata={
+            "tenant": tenant.id,
+            "spans": len(shared.spans),
+            "quarter_hours": shared.quarter_hours,
+            "rows_written": shared.rows_written,
+            "rows_deleted": shared.rows_deleted,
+        },
+    )
 
 
 @tenant_day_asset(
     group_name="analytics",
     kinds={"postgres"},
-    deps=[hourly_energy],
+    deps=["hourly_energy"],
     metadata=table_metadata(tables.daily_energy),
     freshness_policy=TICK_FRESHNESS,
 )
@@ -115,7 +158,7 @@ _ALL_DAYS_OF_TENANT = dg.MultiToSingleDimensionPartitionMapping(partition_dimens
             group_name="analytics",
             kinds={"postgres"},
             owners=OWNERS,
-            deps=[dg.AssetDep(hourly_energy, partition_mapping=_ALL_DAYS_OF_TENANT)],
+            deps=[dg.AssetDep("hourly_energy", partition_mapping=_ALL_DAYS_OF_TENANT)],
             metadata=table_metadata(tables.weekday_hour_profile),
             freshness_policy=DAY_FRESHNESS,
             description=(
@@ -131,7 +174,7 @@ _ALL_DAYS_OF_TENANT = dg.MultiToSingleDimensionPartitionMapping(partition_dimens
             kinds={"postgres", "pandas"},
             owners=OWNERS,
             deps=[
-                dg.AssetDep(daily_energy, partition_mapping=_ALL_DAYS_OF_TENANT),
+                dg.AssetDep("daily_energy", partition_mapping=_ALL_DAYS_OF_TENANT),
                 dg.AssetDep("meter_readings", partition_mapping=_ALL_DAYS_OF_TENANT),
             ],
             metadata=table_metadata(tables.insights),

@@ -12,6 +12,7 @@ the `february` fixture of the top-level conftest):
 - Local days 1 - 19 Feb have all 24 hours; 20 - 27 Feb have no readings at all; 28 Feb has
   only the hours 00..11 (an incomplete day).
 - High tariff: Mon-Fri 07:00-20:00 local at 0.32 CHF/kWh, else 0.22; feed-in 0.10 CHF/kWh.
+- `community_energy` is computed from these readings by the pipeline's own refresh.
 - A year earlier, with fixture `demo_a_year_on` only: HOUSE imports 0.4 kWh every local hour
   of 1 - 27 Feb 2022, and nothing on 28 Feb 2022.
 """
@@ -30,7 +31,7 @@ import pandas as pd
 import pytest
 from psycopg2 import sql
 
-from exnaton_pipeline.lib.energy import analytics
+from exnaton_pipeline.lib.energy import analytics, community
 from exnaton_pipeline.lib.tenants import Registry, Tenant
 from exnaton_pipeline.lib.warehouse import database, roles, stale, writes
 from exnaton_pipeline_tests.conftest import set_up_tenant
@@ -150,6 +151,7 @@ def fill_demo(url: str, tenant: Tenant) -> None:
     set_up_tenant(url, tenant)
     with database.transaction(url) as conn:
         _store_energy(conn, (HOUSE, PV, SPARE), _hours(), _energy)
+        community.refresh_community_energy(conn, tenant, sorted({day for day, _ in _hours()}))
         s = sql.Identifier(SCHEMA)
         with conn.cursor() as cur:
             for weekday, days in PROFILE_DAYS.items():

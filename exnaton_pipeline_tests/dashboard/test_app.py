@@ -224,6 +224,7 @@ def test_signed_in_opens_on_all_data_of_a_short_history(deployed_env) -> None:
         "Household consumption",
         "PV feed-in",
         "Consumption (0c0ffee0)",  # not in the registry: named by its register
+        "home (installation, 2 meters)",  # the registry's HOUSE and PV
     ]
     # 1 - 28 Feb, 28 days of data (at most 62): all of it, nothing before to compare with
     kind = at.radio(key="period_kind")
@@ -240,14 +241,13 @@ def test_signed_in_opens_on_all_data_of_a_short_history(deployed_env) -> None:
         "Consumption": ("318.0 kWh", ""),
         "Feed-in": ("0.0 kWh", ""),
         "Net cost": ("81.91 CHF", ""),  # 119.5 x 0.32 + 198.5 x 0.22
-        "Cost high tariff": ("38.24 CHF", ""),
-        "Cost low tariff": ("43.67 CHF", ""),
+        "Import cost": ("81.91 CHF", ""),
         "Feed-in credit": ("0.00 CHF", ""),
     }
     assert (
         "All data: there is no earlier period to compare with. Tariff: high 0.32 CHF/kWh, "
-        "low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh. Net cost = high + low tariff cost − "
-        "feed-in credit."
+        "low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh. 119.5 kWh of the consumption (38%) in the "
+        "high tariff. Net cost = import cost − feed-in credit."
     ) in [c.value for c in at.caption]
     # 28 Feb holds the newest reading (11:45), not its last interval: a day in progress, with
     # all 48 quarter hours up to 12:00, so it is not listed
@@ -270,8 +270,7 @@ def test_week_view_compares_with_the_week_before(deployed_env) -> None:
         "Consumption": ("168.0 kWh", "+84.0 kWh (+100%)"),
         "Feed-in": ("0.0 kWh", ""),  # none either week: no change shown
         "Net cost": ("43.46 CHF", "+21.73 CHF (+100%)"),
-        "Cost high tariff": ("20.80 CHF", "+10.40 CHF (+100%)"),
-        "Cost low tariff": ("22.66 CHF", "+11.33 CHF (+100%)"),
+        "Import cost": ("43.46 CHF", "+21.73 CHF (+100%)"),
         "Feed-in credit": ("0.00 CHF", ""),
     }
     assert not at.warning  # every day of the week is complete
@@ -293,8 +292,8 @@ def test_day_view_reads_quarter_hours(deployed_env) -> None:
     at = _choose(_run(), "day", date(2023, 2, 13))
     # Monday 13 Feb: 24 kWh, 13 of them 07-20 h; Sunday 12 Feb: 12 kWh all low tariff
     assert _metrics(at)["Consumption"] == ("24.0 kWh", "+12.0 kWh (+100%)")
-    assert _metrics(at)["Cost high tariff"] == ("4.16 CHF", "+4.16 CHF")
-    assert _metrics(at)["Cost low tariff"] == ("2.42 CHF", "-0.22 CHF (-8%)")  # 11 vs 12 kWh
+    # 13 x 0.32 + 11 x 0.22 = 6.58 CHF against 12 x 0.22 = 2.64 CHF
+    assert _metrics(at)["Import cost"] == ("6.58 CHF", "+3.94 CHF (+149%)")
     assert at.caption[0].value.startswith(
         "Changes against the day before (12 Feb 2023). Tariff: high 0.32 CHF/kWh, "
         "low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh."
@@ -381,14 +380,13 @@ def test_a_live_tenant_compares_today_with_yesterday_up_to_the_same_time(live_en
         "Consumption": ("11.0 kWh", "+5.5 kWh (+100%)"),
         "Feed-in": ("0.0 kWh", ""),
         "Net cost": ("2.96 CHF", "+1.48 CHF (+100%)"),  # 1.728 + 1.232 against 1.48
-        "Cost high tariff": ("1.73 CHF", "+0.86 CHF (+100%)"),  # 5.4 x 0.32 against 2.7 x
-        "Cost low tariff": ("1.23 CHF", "+0.62 CHF (+100%)"),  # 5.6 x 0.22 against 2.8 x
+        "Import cost": ("2.96 CHF", "+1.48 CHF (+100%)"),
         "Feed-in credit": ("0.00 CHF", ""),
     }
     assert _comparison(at) == (
         "Changes against 15 Feb 2023 up to 13:45, the same span as this period so far. "
-        "Tariff: high 0.32 CHF/kWh, low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh. Net cost = high "
-        "+ low tariff cost − feed-in credit."
+        "Tariff: high 0.32 CHF/kWh, low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh. 5.4 kWh of the "
+        "consumption (49%) in the high tariff. Net cost = import cost − feed-in credit."
     )
 
     # the PV household: 10:00 - 13:45 today 15 x 0.2 kWh, yesterday 15 x 0.1 (of its 2.4)
@@ -409,8 +407,7 @@ def test_a_week_in_progress_compares_with_the_same_days_and_time(live_env) -> No
         "Consumption": ("39.8 kWh", "+26.1 kWh (+190%)"),  # 26.08 / 13.72
         "Feed-in": ("0.0 kWh", ""),
         "Net cost": ("10.86 CHF", "+7.11 CHF (+189%)"),  # 10.856 against 3.7504
-        "Cost high tariff": ("6.72 CHF", "+4.38 CHF (+187%)"),  # 6.72 against 2.3424
-        "Cost low tariff": ("4.14 CHF", "+2.73 CHF (+194%)"),  # 4.136 against 1.408
+        "Import cost": ("10.86 CHF", "+7.11 CHF (+189%)"),
         "Feed-in credit": ("0.00 CHF", ""),
     }
     assert _comparison(at).startswith(
@@ -506,8 +503,7 @@ def test_a_month_in_progress_against_the_same_month_a_year_earlier(
         "Consumption": "A year earlier: 259.2 kWh · +58.8 kWh (+23%)",
         "Feed-in": "A year earlier: 0.0 kWh",
         "Net cost": "A year earlier: 66.90 CHF · +15.01 CHF (+22%)",
-        "Cost high tariff": "A year earlier: 31.62 CHF · +6.62 CHF (+21%)",
-        "Cost low tariff": "A year earlier: 35.29 CHF · +8.38 CHF (+24%)",
+        "Import cost": "A year earlier: 66.90 CHF · +15.01 CHF (+22%)",
         "Feed-in credit": "A year earlier: 0.00 CHF",
     }
     assert _comparison(at).startswith(
@@ -524,8 +520,7 @@ def test_a_day_and_weeks_against_a_year_earlier(demo_a_year_on, deployed_env) ->
         "Consumption": "A year earlier: 9.6 kWh · +14.4 kWh (+150%)",
         "Feed-in": "A year earlier: 0.0 kWh",
         "Net cost": "A year earlier: 2.11 CHF · +4.47 CHF (+212%)",  # 6.58 against 2.112
-        "Cost high tariff": "A year earlier: 0.00 CHF · +4.16 CHF",  # no ratio against zero
-        "Cost low tariff": "A year earlier: 2.11 CHF · +0.31 CHF (+15%)",
+        "Import cost": "A year earlier: 2.11 CHF · +4.47 CHF (+212%)",
         "Feed-in credit": "A year earlier: 0.00 CHF",
     }
     assert _metrics(at)["Consumption"] == ("24.0 kWh", "+12.0 kWh (+100%)")  # the day before
@@ -697,7 +692,7 @@ def test_local_demo_has_a_tenant_picker_and_no_sign_in(demo_db, registry, monkey
     # every tenant of the test registry, by name, in registry order
     assert picker.options == [tenant.name for tenant in registry.tenants]
     assert picker.options[:3] == ["Demo Energy (real sample)", "Alpine Community", "New York Co-op"]
-    assert not at.text_input
+    assert [t.key for t in at.text_input] == ["meter_search_demo"]  # no sign-in form
     assert _metrics(at)["Consumption"][0] == "318.0 kWh"
 
     _checked(picker.set_value("alpine").run())  # no tables for this tenant yet
@@ -736,7 +731,7 @@ def test_real_sample_shows_the_independently_verified_figures(real_sample_reader
     }
 
     daily = data.load_daily(url, tenant.schema, HOUSE, WHOLE_FILE.start, WHOLE_FILE.end)
-    house = summaries.totals(daily, WHOLE_FILE, tenant.tariff)
+    house = summaries.totals(daily, WHOLE_FILE)
     assert house.consumption == pytest.approx(97.6082, abs=5e-5)
     assert daily["ht_kwh"].sum() == pytest.approx(35.9763, abs=5e-5)
     assert daily["nt_kwh"].sum() == pytest.approx(61.6319, abs=5e-5)
@@ -752,10 +747,10 @@ def test_real_sample_shows_the_independently_verified_figures(real_sample_reader
     assert (len(quarters), quarters["import_kwh"].sum()) == (2688, pytest.approx(97.6082))
 
     pv_daily = data.load_daily(url, tenant.schema, PV, WHOLE_FILE.start, WHOLE_FILE.end)
-    pv = summaries.totals(pv_daily, WHOLE_FILE, tenant.tariff)
+    pv = summaries.totals(pv_daily, WHOLE_FILE)
     assert pv.feed_in == pytest.approx(36.19725, abs=1e-9)
     assert pv.feed_in_credit == pytest.approx(3.619725, abs=1e-9)  # at 0.10 CHF/kWh
-    assert (pv.consumption, pv.cost_high, pv.cost_low) == (0, 0, 0)
+    assert (pv.consumption, pv.import_cost) == (0, 0)
     quarters = data.load_quarter_hours(url, tenant.schema, PV, start, end)
     assert (len(quarters), quarters["export_kwh"].sum()) == (2688, pytest.approx(36.19725))
 
@@ -769,8 +764,7 @@ def test_real_sample_shows_the_independently_verified_figures(real_sample_reader
         "Consumption": ("97.6 kWh", ""),
         "Feed-in": ("0.0 kWh", ""),
         "Net cost": ("25.07 CHF", ""),  # all data: nothing before it to compare with
-        "Cost high tariff": ("11.51 CHF", ""),  # 35.9763 x 0.32
-        "Cost low tariff": ("13.56 CHF", ""),  # 61.6319 x 0.22
+        "Import cost": ("25.07 CHF", ""),  # 35.9763 x 0.32 + 61.6319 x 0.22
         "Feed-in credit": ("0.00 CHF", ""),
     }
     # the file starts at 01:00 local on 1 Feb and ends at 00:45 local on 1 Mar: demo is a

@@ -3,7 +3,8 @@ driven by Debian's Chromium through Playwright (system binary, never `playwright
 
 Fails to sign in until the throttle makes the client wait, reloads, signs in, changes the
 period, waits for the Plotly charts, compares the headline figures and the CSV download with
-the database, and saves screenshots under test-output/dashboard/.
+the database, and saves screenshots under test-output/dashboard/. Over the real sample (the
+pipeline's own tables) it opens installation `home` and the community view.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,19 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def dashboard(deployed_env: dict) -> Iterator[str]:
     """A `streamlit run` of the app pinned to tenant demo; yields its base URL."""
+    with _serve(deployed_env) as base:
+        yield base
+
+
+@pytest.fixture
+def sample_dashboard(real_sample_reader: str) -> Iterator[str]:
+    """The app pinned to tenant demo over the real sample as the pipeline built it."""
+    with _serve(dict(os.environ)) as base:
+        yield base
+
+
+@contextmanager
+def _serve(env: dict) -> Iterator[str]:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = (OUTPUT / "streamlit.log").open("w")
@@ -66,7 +81,7 @@ def dashboard(deployed_env: dict) -> Iterator[str]:
             "none",
         ],
         cwd=REPO,  # picks up .streamlit/config.toml
-        env=deployed_env,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -94,17 +109,16 @@ def _expected(url: str, start: str, end: str) -> dict[str, str]:
     with database.transaction(url) as conn, conn.cursor() as cur:
         cur.execute(
             sql.SQL(
-                "SELECT sum(import_kwh), sum(ht_kwh) * 0.32, sum(nt_kwh) * 0.22 "
+                "SELECT sum(import_kwh), sum(cost), sum(cost) - sum(feed_in_credit) "
                 "FROM {}.daily_energy WHERE muid = %s AND day BETWEEN %s AND %s"
             ).format(sql.Identifier(SCHEMA)),
             (HOUSE, start, end),
         )
-        consumption, high, low = cur.fetchone()
+        consumption, cost, net = cur.fetchone()
     return {
         "Consumption": f"{consumption:,.1f} kWh",
-        "Cost high tariff": f"{high:,.2f} CHF",
-        "Cost low tariff": f"{low:,.2f} CHF",
-        "Net cost": f"{high + low:,.2f} CHF",
+        "Import cost": f"{cost:,.2f} CHF",
+        "Net cost": f"{net:,.2f} CHF",
     }
 
 
@@ -131,6 +145,17 @@ def _wait_for_sign_in_lines(count: int) -> list[str]:
         if len(lines) >= count or time.monotonic() > deadline:
             return lines
         time.sleep(0.1)
+
+
+def _expect_figures(page, expected: dict[str, str]) -> None:
+    """Wait until every expected headline figure shows (Streamlit redraws them one by one),
+    then compare them all."""
+    from playwright.sync_api import expect
+
+    metrics = page.locator('[data-testid="stMetric"]')
+    for label, value in expected.items():
+        expect(metrics.filter(has_text=label).first).to_contain_text(value)
+    assert {k: v for k, v in _headline(page).items() if k in expected} == expected
 
 
 def _headline(page) -> dict[str, str]:
@@ -175,17 +200,15 @@ def test_sign_in_change_period_and_check_figures(dashboard: str, demo_db) -> Non
             expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=30_000)
             expected = _expected(demo_db.url, "2023-02-01", "2023-02-28")
             metric = page.locator('[data-testid="stMetric"]').first
-            expect(metric).to_contain_text(expected["Consumption"])
-            assert {k: v for k, v in _headline(page).items() if k in expected} == expected
+            _expect_figures(page, expected)
             page.screenshot(path=OUTPUT / "all_data.png", full_page=True)
 
             # a week from there: the newest complete day's, 13 - 19 Feb
             page.get_by_text("Week", exact=True).click()
             expected = _expected(demo_db.url, "2023-02-13", "2023-02-19")
             assert expected["Consumption"] == "168.0 kWh"  # the fixture's hand-made week
-            expect(metric).to_contain_text(expected["Consumption"])
+            _expect_figures(page, expected)
             expect(page.locator(".js-plotly-plot")).to_have_count(3)
-            assert {k: v for k, v in _headline(page).items() if k in expected} == expected
 
             with page.expect_download() as download:
                 page.get_by_role("button", name="Download these data (CSV)").click()
@@ -211,3 +234,39 @@ def test_sign_in_change_period_and_check_figures(dashboard: str, demo_db) -> Non
     log = (OUTPUT / "streamlit.log").read_text()
     assert f"sign-in signed_in: user='alice' client='{CLIENT}' delay=0s" in log
     assert "guess-" not in log and PASSWORD not in log
+
+
+def test_installation_and_community_of_the_real_sample(sample_dashboard: str) -> None:
+    """The figures of the issue, from the raw files: installation `home` consumed 97.6 kWh,
+    fed in 36.2 kWh and costs 25.07 - 3.62 = 21.45 CHF net; the community (both meters)
+    covered 14.83605 of its 97.6082 kWh by feed-in in the same quarter hour: 15.2 %."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2000})
+            page.goto(sample_dashboard)
+            _sign_in(page, "alice", PASSWORD)
+            metric = page.locator('[data-testid="stMetric"]').first
+            expect(metric).to_contain_text("97.6 kWh")  # opens on the consumption meter
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Meter").click()
+            page.get_by_role("option", name="home (installation, 2 meters)").click()
+            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+            _expect_figures(
+                page, {"Consumption": "97.6 kWh", "Feed-in": "36.2 kWh", "Net cost": "21.45 CHF"}
+            )
+            page.screenshot(path=OUTPUT / "installation.png", full_page=True)
+
+            page.get_by_text("The whole community").click()
+            _expect_figures(
+                page,
+                {
+                    "Consumption": "97.6 kWh",
+                    "Feed-in": "36.2 kWh",
+                    "Covered by members' feed-in": "15.2%",
+                },
+            )
+            page.screenshot(path=OUTPUT / "community.png", full_page=True)
+        finally:
+            browser.close()

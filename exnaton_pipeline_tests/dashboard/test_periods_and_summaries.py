@@ -309,8 +309,9 @@ def test_meter_names_fall_back_to_the_register(registry) -> None:
     assert summaries.meter_name(demo, house, ("active_export",)) == "Household consumption"
 
 
-def test_totals_price_the_bands_and_net_the_credit(registry) -> None:
-    plan = registry.get("nyc-coop").tariff  # high 0.30, low 0.12 USD, feed-in 0.05
+def test_totals_sum_the_stored_cost_and_net_the_credit() -> None:
+    """The stored cost, not ht/nt at today's rates: after a tariff change the pipeline
+    reprices what it affects, and the dashboard must agree with it."""
     daily = pd.DataFrame(
         {
             "day": [date(2023, 2, 1), date(2023, 2, 2), date(2023, 2, 3)],
@@ -318,15 +319,15 @@ def test_totals_price_the_bands_and_net_the_credit(registry) -> None:
             "export_kwh": [4.0, 0.0, 99.0],
             "ht_kwh": [2.0, 5.0, 99.0],
             "nt_kwh": [8.0, 15.0, 0.0],
+            "cost": [1.5, 3.25, 99.0],
             "feed_in_credit": [0.2, 0.0, 99.0],
         }
     )
-    got = summaries.totals(daily, Period("custom", date(2023, 2, 1), date(2023, 2, 2)), plan)
-    assert got.consumption == 30.0
-    assert got.cost_high == pytest.approx(7 * 0.30)
-    assert got.cost_low == pytest.approx(23 * 0.12)
-    assert got.net_cost == pytest.approx(2.1 + 2.76 - 0.2)
-    assert summaries.totals(daily, periods.period_of("day", date(2023, 2, 9)), plan) is None
+    got = summaries.totals(daily, Period("custom", date(2023, 2, 1), date(2023, 2, 2)))
+    assert (got.consumption, got.high_tariff_kwh) == (30.0, 7.0)
+    assert got.import_cost == 4.75
+    assert got.net_cost == pytest.approx(4.75 - 0.2)
+    assert summaries.totals(daily, periods.period_of("day", date(2023, 2, 9))) is None
 
 
 def test_quarter_hours_are_split_and_credited_as_the_pipeline_does(registry) -> None:
@@ -346,16 +347,42 @@ def test_quarter_hours_are_split_and_credited_as_the_pipeline_does(registry) -> 
     assert list(priced["nt_kwh"]) == [1.0, 0.0, 4.0]
     assert list(priced["export_kwh"]) == [0.0, 0.5, 1.5]
     assert list(priced["feed_in_credit"]) == pytest.approx([0.0, 0.025, 0.075])  # at 0.05
-    # summed with an hour of hourly_energy: 3 kWh of it high
+    assert list(priced["cost"]) == pytest.approx([0.12, 0.60, 0.48])
+    # summed with an hour of hourly_energy: 3 kWh of it high, stored at 1.14
     hour = pd.DataFrame(
         {"import_kwh": [5.0], "export_kwh": [1.0], "ht_kwh": [3.0], "nt_kwh": [2.0]}
-    ).assign(feed_in_credit=0.05)
-    got = summaries.sum_totals([hour, priced], plan)
-    assert (got.consumption, got.feed_in) == (12.0, 3.0)
-    assert got.cost_high == pytest.approx(5 * 0.30)
-    assert got.cost_low == pytest.approx(7 * 0.12)
+    ).assign(cost=1.14, feed_in_credit=0.05)
+    got = summaries.sum_totals([hour, priced])
+    assert (got.consumption, got.feed_in, got.high_tariff_kwh) == (12.0, 3.0, 5.0)
+    assert got.import_cost == pytest.approx(5 * 0.30 + 7 * 0.12)
     assert got.feed_in_credit == pytest.approx(0.15)
-    assert summaries.sum_totals([hour.iloc[:0], priced.iloc[:0]], plan) is None
+    assert summaries.sum_totals([hour.iloc[:0], priced.iloc[:0]]) is None
+
+
+def test_quarter_hours_are_priced_by_the_version_of_their_local_day() -> None:
+    """swiss_dual changing on 15 Feb 2023 to low 0.25, feed-in 0.12: 14 Feb 23:45 and 15 Feb
+    00:00 local (both low tariff) cost 0.22 and 0.25 per kWh."""
+    from exnaton_pipeline.lib.energy.tariffs import parse_plan
+    from exnaton_pipeline_tests.lib.energy.test_tariffs import with_change
+
+    plan = parse_plan("swiss_dual", with_change())
+    quarters = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2023-02-14 22:45Z", "2023-02-14 23:00Z"], utc=True),
+            "import_kwh": [2.0, 2.0],
+            "export_kwh": [1.0, 1.0],
+        }
+    )
+    priced = summaries.priced_quarter_hours(quarters, plan, ZoneInfo("Europe/Zurich"))
+    assert list(priced["cost"]) == pytest.approx([0.44, 0.50])
+    assert list(priced["feed_in_credit"]) == pytest.approx([0.10, 0.12])
+    assert summaries.tariff_text(plan, date(2023, 2, 13), date(2023, 2, 19)) == (
+        "Tariff: high 0.32 CHF/kWh, low 0.22 CHF/kWh; feed-in 0.10 CHF/kWh. From 15 Feb 2023: "
+        "high 0.40 CHF/kWh, low 0.25 CHF/kWh; feed-in 0.12 CHF/kWh."
+    )
+    assert summaries.tariff_text(plan, date(2023, 2, 20), date(2023, 2, 26)) == (
+        "Tariff: high 0.40 CHF/kWh, low 0.25 CHF/kWh; feed-in 0.12 CHF/kWh."
+    )
 
 
 def test_change_text() -> None:

@@ -8,7 +8,7 @@ starts at 01:00 local) to 2023-03-01 (4 quarter hours: the data ends at 00:45 lo
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from psycopg2 import sql
@@ -23,6 +23,7 @@ TABLES = {
     "daily_energy": "muid, day",
     "weekday_hour_profile": "muid, weekday, hour",
     "insights": "muid, kind",
+    "community_energy": "ts",
 }
 
 
@@ -46,6 +47,7 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
         ("daily_energy", {"hourly_energy"}, {"postgres"}, False),
         ("weekday_hour_profile", {"hourly_energy"}, {"postgres"}, True),
         ("insights", {"daily_energy", "meter_readings"}, {"postgres", "pandas"}, True),
+        ("community_energy", {"meter_readings"}, {"postgres"}, False),
     ],
 )
 def test_assets_are_declared_for_the_catalog(asset, upstream, kinds, per_day):
@@ -80,6 +82,7 @@ def test_the_tick_and_the_per_day_work_are_two_jobs():
         "raw_meter_readings",
         "meter_readings",
         "hourly_energy",
+        "community_energy",
         "daily_energy",
     }
     assert assets("insights_job") == {"weekday_hour_profile", "insights"}
@@ -300,3 +303,68 @@ def test_rematerializing_a_partition_leaves_every_aggregate_unchanged(february):
     again = materialize_per_day("demo", february.url, date(2023, 3, 1), all_meters=True)
     assert again.success
     assert snapshot(february.url) == before
+
+
+def test_community_energy_of_the_real_sample(february):
+    """Both meters as one community. From the raw files (independently of this code, per UTC
+    timestamp of the two files): 2,688 quarter hours, import 97.6082 and export 36.19725 kWh,
+    and the sum over quarter hours of min(import, export) 14.83605 kWh: 15.2 % of the import
+    was covered by feed-in in the same quarter hour."""
+    ((count, imported, exported, shared, meters, first, last),) = query(
+        february.url,
+        "SELECT count(*), sum(import_kwh), sum(export_kwh), sum(shared_kwh), min(meters), "
+        "min(local_date), max(local_date) FROM {s}.community_energy",
+    )
+    assert (count, meters, first, last) == (2688, 2, date(2023, 2, 1), date(2023, 3, 1))
+    assert imported == pytest.approx(97.6082, abs=1e-9)
+    assert exported == pytest.approx(36.19725, abs=1e-9)
+    assert shared == pytest.approx(14.83605, abs=1e-9)
+
+
+def test_a_rate_change_reprices_exactly_the_days_it_affects(february, registry):
+    """The registry's swiss_dual changes on 15 Feb 2023 to high 0.40, low 0.25, feed-in 0.12.
+    From the raw files by hand (local time, Mon-Fri 07:00-20:00 high): before 15 Feb the
+    import is 17.7391 kWh high and 32.5200 low = 12.830912 CHF (unchanged); from 15 Feb
+    18.2372 high and 29.1119 low = 7.29488 + 7.277975 = 14.572855 CHF; 27.403767 CHF in all.
+    Feed-in 18.12475 kWh before at 0.10 and 18.0725 from 15 Feb at 0.12: 3.981175 CHF.
+    Run in a transaction that is rolled back: the session's sample stays as it was."""
+    import dataclasses
+
+    from exnaton_pipeline.lib.energy import analytics
+    from exnaton_pipeline.lib.energy.tariffs import parse_plan
+    from exnaton_pipeline_tests.lib.energy.test_tariffs import with_change
+
+    tenant = dataclasses.replace(
+        registry.get("demo"), tariff=parse_plan("swiss_dual", with_change())
+    )
+    costs = "SELECT day, cost FROM {s}.daily_energy WHERE muid = %s ORDER BY day"
+    before = dict(query(february.url, costs, (IMPORT_METER,)))
+
+    class RollBack(Exception):
+        pass
+
+    with pytest.raises(RollBack), database.transaction(february.url) as conn:
+        changed = analytics.begin_refresh(conn, tenant)
+        # 15 Feb - 1 Mar: the local days with aggregates from the change on, queued
+        assert changed == [date(2023, 2, 15) + timedelta(days=n) for n in range(15)]
+        assert analytics.sync_tariff_slots(conn, tenant.schema, tenant.tariff) == []
+        # what the next tick's hourly and daily steps do with the queue
+        hourly = analytics.refresh_hourly_energy(conn, tenant)
+        assert hourly.local_days == changed
+        analytics.refresh_daily_energy(conn, tenant)
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL(costs).format(s=sql.Identifier("tenant_demo")), (IMPORT_METER,))
+            after = dict(cur.fetchall())
+            cur.execute(
+                "SELECT sum(feed_in_credit) FROM tenant_demo.daily_energy WHERE muid = %s",
+                (EXPORT_METER,),
+            )
+            (credit,) = cur.fetchone()
+        raise RollBack
+    assert {d: c for d, c in after.items() if d < date(2023, 2, 15)} == {
+        d: c for d, c in before.items() if d < date(2023, 2, 15)
+    }
+    assert sum(c for d, c in after.items() if d < date(2023, 2, 15)) == pytest.approx(12.830912)
+    assert sum(after.values()) == pytest.approx(27.403767, abs=1e-9)
+    assert credit == pytest.approx(3.981175, abs=1e-9)
+    assert dict(query(february.url, costs, (IMPORT_METER,))) == before  # rolled back

@@ -52,7 +52,14 @@ def test_every_check_is_described_and_judges_meter_readings():
 
 @pytest.mark.parametrize(
     "table",
-    ["meter_readings", "hourly_energy", "daily_energy", "weekday_hour_profile", "insights"],
+    [
+        "meter_readings",
+        "hourly_energy",
+        "daily_energy",
+        "weekday_hour_profile",
+        "insights",
+        "community_energy",
+    ],
 )
 def test_table_assets_show_the_declared_columns_and_their_meaning(table):
     graph = defs.get_repository_def().asset_graph

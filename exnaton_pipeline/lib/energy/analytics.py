@@ -2,15 +2,17 @@
 
 Tables per tenant schema (declared in lib/warehouse/tables.py, created by its migrations; see
 docs/analytics.md for the column contract):
-- `tariff_slots`: the tenant's tariff plan as one row per (ISO weekday, 15-minute slot) of the
-  LOCAL week with its band and rate, written from `TariffPlan.slot_bands()` so that SQL can
-  price every reading with one join.
+- `tariff_slots`: the tenant's tariff plan as one row per (version, ISO weekday, 15-minute
+  slot) of the LOCAL week with its band, rate and the version's feed-in rate, written from
+  `TariffPlan.versions()` so that SQL can price every reading by the version valid on its
+  local day with one join. A change of the plan in the registry is found by the sync, which
+  returns the local days it reprices; `begin_refresh` queues them for recomputation.
 - `hourly_energy` / `daily_energy`: import, export, import split by tariff band, cost and
-  feed-in credit per meter and local hour / local day. A UTC day partition touches two local
-  days (three around some DST changes); `refresh_*` recomputes exactly those local days from
-  `meter_readings`: DELETE their rows, then one INSERT ... SELECT, in the caller's transaction.
-  A local day without readings gets no rows; a day with gaps is stored as measured and marked
-  `complete = false`, never padded.
+  feed-in credit per meter and local hour / local day. `refresh_hourly_energy` recomputes the
+  meter hours queued in `stale_hours` (the readings inserted or corrected since) from
+  `meter_readings`; `refresh_daily_energy` rolls the meter days queued in `stale_days` up
+  from their hours (lib/warehouse/stale.py, docs/analytics.md). A local day without readings
+  gets no rows; a day with gaps is stored as measured and marked `complete = false`.
 - `weekday_hour_profile`: average energy per ISO weekday x local hour over each meter's
   trailing window (28 local days ending at its newest local day, or at its newest day up to a
   given last day), recomputed for all or some meters of a tenant, a chunk of meters per
@@ -23,7 +25,7 @@ psycopg2 identifiers built from validated tenant ids.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -49,51 +51,145 @@ def local_days(utc_day: date, zone: ZoneInfo) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def begin_refresh(conn: Connection, tenant: Tenant) -> None:
+def begin_refresh(conn: Connection, tenant: Tenant) -> list[date]:
     """Start a refresh in the caller's transaction: take the tenant's lock (refreshes of
     overlapping local days take turns) and bring its tariff slots in line with the registry.
+    When the plan changed, queue every meter hour of exactly the local days whose prices
+    changed (returned) for the refresh that follows, so that stored costs follow the registry.
 
     The tenant's schema must be at the newest migration (the tenant_schema asset runs first).
     """
     tenant_schema.lock_tenant(conn, tenant.schema)
-    sync_tariff_slots(conn, tenant.schema, tenant.tariff)
+    changed = sync_tariff_slots(conn, tenant.schema, tenant.tariff)
+    for first, last in _runs(changed):
+        stale.mark_local_days(conn, tenant.schema, tenant.timezone, first, last)
+    return changed
 
 
-def sync_tariff_slots(conn: Connection, schema: str, plan: TariffPlan) -> int:
-    """Write the plan's band and rate for all 672 local slots of the week; return rows changed."""
-    slots = plan.slot_bands()
-    keys = sorted(slots)
+def _runs(days: list[date]) -> Iterator[tuple[date, date]]:
+    """Sorted days folded into (first, last) runs of consecutive days."""
+    first = last = None
+    for day in days:
+        if last is not None and day == last + timedelta(days=1):
+            last = day
+            continue
+        if first is not None:
+            yield first, last
+        first = last = day
+    if first is not None:
+        yield first, last
+
+
+FIRST_VERSION = date(1, 1, 1)  # valid_from of a plan's first version in tariff_slots
+_Slots = dict[tuple[int, int], tuple[str, float]]
+
+
+def _version_rows(plan: TariffPlan) -> dict[date, tuple[_Slots, float | None]]:
+    """valid_from -> ((weekday, slot) -> (band, rate), feed-in rate) of every version."""
+    rows = {}
+    for version in plan.versions():
+        slots = version.slot_bands()
+        rows[version.valid_from or FIRST_VERSION] = (
+            {key: (band, version.rate(band)) for key, band in slots.items()},
+            version.feed_in_rate,
+        )
+    return rows
+
+
+def _changed_spans(old: dict, new: dict) -> list[tuple[date, date]]:
+    """[start, end) spans of local days priced differently by the `old` and `new` versions
+    (valid_from -> (slots, feed-in rate)). A feed-in rate unknown before (rows written before
+    versions) is taken as the new one: what was stored then was priced at its own time."""
+    bounds = sorted(set(old) | set(new) | {FIRST_VERSION})
+    spans = []
+    for start, end in zip(bounds, [*bounds[1:], date.max], strict=True):
+        was = _valid(old, start)
+        now = _valid(new, start)
+        if was is None or now is None:
+            differ = (was is None) != (now is None)
+        else:
+            differ = was[0] != now[0] or (was[1] is not None and was[1] != now[1])
+        if differ:
+            spans.append((start, end))
+    return spans
+
+
+def _valid(versions: dict, day: date):
+    starts = [start for start in versions if start <= day]
+    return versions[max(starts)] if starts else None
+
+
+def sync_tariff_slots(conn: Connection, schema: str, plan: TariffPlan) -> list[date]:
+    """Write every version's band and rate for all 672 local slots of the week (and drop
+    versions no longer in the plan); return the local days with daily energy whose prices
+    changed, sorted: the days a refresh must recompute so that stored costs follow the plan
+    (all of them for a new tenant's first sync: it has no daily energy yet)."""
+    s = sql.Identifier(schema)
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL(
-                """INSERT INTO {}.tariff_slots AS t (isoweekday, slot, band, rate)
-                SELECT * FROM unnest(%s::smallint[], %s::smallint[], %s::text[], %s::float8[])
-                ON CONFLICT (isoweekday, slot) DO UPDATE SET band = EXCLUDED.band,
-                    rate = EXCLUDED.rate
-                WHERE (t.band, t.rate) IS DISTINCT FROM (EXCLUDED.band, EXCLUDED.rate)"""
-            ).format(sql.Identifier(schema)),
-            (
-                [day for day, _ in keys],
-                [slot for _, slot in keys],
-                [slots[k] for k in keys],
-                [plan.rate(slots[k]) for k in keys],
-            ),
+                "SELECT valid_from, isoweekday, slot, band, rate, feed_in_rate FROM {}.tariff_slots"
+            ).format(s)
         )
-        return cur.rowcount
+        old: dict[date, tuple[_Slots, float | None]] = {}
+        for valid_from, weekday, slot, band, rate, feed_in in cur.fetchall():
+            slots, _ = old.setdefault(valid_from, ({}, feed_in))
+            slots[(weekday, slot)] = (band, rate)
+        new = _version_rows(plan)
+        if old == new:
+            return []
+        rows = [
+            (start, day, slot, band, rate, feed_in)
+            for start, (slots, feed_in) in new.items()
+            for (day, slot), (band, rate) in sorted(slots.items())
+        ]
+        cur.execute(
+            sql.SQL("DELETE FROM {}.tariff_slots WHERE NOT valid_from = ANY(%s)").format(s),
+            (list(new),),
+        )
+        cur.execute(
+            sql.SQL(
+                """INSERT INTO {}.tariff_slots AS t
+                    (valid_from, isoweekday, slot, band, rate, feed_in_rate)
+                SELECT * FROM unnest(%s::date[], %s::smallint[], %s::smallint[], %s::text[],
+                    %s::float8[], %s::float8[])
+                ON CONFLICT (valid_from, isoweekday, slot) DO UPDATE SET band = EXCLUDED.band,
+                    rate = EXCLUDED.rate, feed_in_rate = EXCLUDED.feed_in_rate
+                WHERE (t.band, t.rate, t.feed_in_rate)
+                    IS DISTINCT FROM (EXCLUDED.band, EXCLUDED.rate, EXCLUDED.feed_in_rate)"""
+            ).format(s),
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        changed: set[date] = set()
+        for start, end in _changed_spans(old, new):
+            cur.execute(
+                sql.SQL(
+                    "SELECT DISTINCT day FROM {}.daily_energy WHERE day >= %s AND day < %s"
+                ).format(s),
+                (start, end),
+            )
+            changed.update(day for (day,) in cur.fetchall())
+    return sorted(changed)
 
 
 # Import/export readings of the hours taken from the queue, in one range of consecutive hours
-# [%(lo)s, %(hi)s): each with its local time, local hour (as HOUR_START) and tariff slot.
+# [%(lo)s, %(hi)s): each with its local time, local hour (as HOUR_START) and the tariff slot
+# of the plan's version valid on its local day (with that version's feed-in rate).
 _TAKEN_READINGS = (
     """
-    SELECT r.muid, r.register, r.ts, r.kwh, l.lts, t.band, t.rate, l.hour_start
+    SELECT r.muid, r.register, r.ts, r.kwh, l.lts, t.band, t.rate, t.feed_in_rate, l.hour_start
     FROM {s}.meter_readings r
     CROSS JOIN LATERAL (SELECT r.ts AT TIME ZONE %(tz)s AS lts, """
     + stale.hour_start("r.ts")
     + """ AS hour_start) l
     JOIN taken_hours k ON k.muid = r.muid AND k.hour_start = l.hour_start
+    JOIN (SELECT valid_from,
+              lead(valid_from, 1, 'infinity'::date) OVER (ORDER BY valid_from) AS valid_to
+          FROM (SELECT DISTINCT valid_from FROM {s}.tariff_slots) d) v
+      ON l.lts >= v.valid_from AND l.lts < v.valid_to
     JOIN {s}.tariff_slots t
-      ON t.isoweekday = extract(isodow FROM l.lts)
+      ON t.valid_from = v.valid_from
+     AND t.isoweekday = extract(isodow FROM l.lts)
      AND t.slot = extract(hour FROM l.lts) * 4 + floor(extract(minute FROM l.lts) / 15)
     WHERE r.register IN ('active_import', 'active_export')
       AND r.ts >= %(lo)s AND r.ts < %(hi)s
@@ -110,7 +206,7 @@ _HOURLY_INSERT = (
         peak_at)
     SELECT muid, hour_start, local_hour_start::date, extract(hour FROM local_hour_start),
         extract(isodow FROM local_hour_start), import_kwh, export_kwh, ht_kwh, nt_kwh, cost,
-        export_kwh * %(feed_in_rate)s, intervals, peak_kwh, peak_at
+        export_kwh * feed_in_rate, intervals, peak_kwh, peak_at
     FROM (
         SELECT muid, hour_start, date_trunc('hour', lts) AS local_hour_start,
             coalesce(sum(kwh ORDER BY ts) FILTER (WHERE register = 'active_import'), 0)
@@ -124,6 +220,7 @@ _HOURLY_INSERT = (
             coalesce(sum(kwh * rate ORDER BY ts)
                 FILTER (WHERE register = 'active_import'), 0) AS cost,
             count(DISTINCT ts) AS intervals,
+            max(feed_in_rate) AS feed_in_rate,  -- one version per local day, so per hour
             max(kwh) FILTER (WHERE register = 'active_import') AS peak_kwh,
             (array_agg(ts ORDER BY kwh DESC, ts)
                 FILTER (WHERE register = 'active_import'))[1] AS peak_at
@@ -154,7 +251,7 @@ _DAILY_INSERT = """
     INSERT INTO {s}.daily_energy (muid, day, import_kwh, export_kwh, ht_kwh, nt_kwh, cost,
         feed_in_credit, peak_kw, peak_at, intervals, expected_intervals, complete)
     SELECT k.muid, k.day, e.import_kwh, e.export_kwh, e.ht_kwh, e.nt_kwh, e.cost,
-        e.export_kwh * %(feed_in_rate)s, 4 * e.peak_kwh, e.peak_at, e.intervals,
+        e.feed_in_credit, 4 * e.peak_kwh, e.peak_at, e.intervals,
         b.expected, e.intervals >= b.expected
     FROM taken_days k
     CROSS JOIN LATERAL (
@@ -168,6 +265,7 @@ _DAILY_INSERT = """
             sum(ht_kwh ORDER BY hour_start) AS ht_kwh,
             sum(nt_kwh ORDER BY hour_start) AS nt_kwh,
             sum(cost ORDER BY hour_start) AS cost,
+            sum(feed_in_credit ORDER BY hour_start) AS feed_in_credit,
             sum(intervals) AS intervals,
             max(peak_kwh) AS peak_kwh,
             (array_agg(peak_at ORDER BY peak_kwh DESC, peak_at)
@@ -186,17 +284,18 @@ _WINDOWS_OF_TAKEN_DAYS = """
 
 @dataclass(frozen=True)
 class Recomputed:
-    """What one refresh did: the keys taken from its queue, the local days they fall in and
-    the rows replaced."""
+    """What one refresh did: the keys taken from its queue, the local days they fall in, the
+    rows replaced, and (hourly) the runs of hours [from, to) whose readings were read."""
 
     keys: int
     local_days: list[date]
     rows_deleted: int
     rows_written: int
+    spans: list[tuple[datetime, datetime]] = field(default_factory=list)
 
 
 def _params(tenant: Tenant) -> dict[str, object]:
-    return {"tz": tenant.timezone, "feed_in_rate": tenant.tariff.feed_in_rate}
+    return {"tz": tenant.timezone}
 
 
 def _taken_local_days(cur, table: str, column: str, tz: str) -> list[date]:
@@ -231,7 +330,7 @@ def refresh_hourly_energy(conn: Connection, tenant: Tenant) -> Recomputed:
         days = _taken_local_days(
             cur, "taken_hours", "(hour_start AT TIME ZONE %(tz)s)::date", tenant.timezone
         )
-    return Recomputed(keys, days, deleted, written)
+    return Recomputed(keys, days, deleted, written, runs)
 
 
 def refresh_daily_energy(conn: Connection, tenant: Tenant) -> Recomputed:

@@ -327,7 +327,7 @@ class _Tariff:
 
     @classmethod
     def of(cls, tenant: Tenant) -> _Tariff:
-        plan = tenant.tariff
+        plan = tenant.tariff.latest()  # the rates a finding's advice is about: today's
         both = plan.has_band("high") and plan.has_band("low")
         return cls(
             currency=plan.currency,

@@ -4,11 +4,16 @@ A plan assigns every 15-minute slot of the week (ISO weekday 1..7 x slot 0..95, 
 tenant's local time) to exactly one band. Bands are `high` and `low` (a flat tariff uses
 `low` only). A band's windows are (weekdays, start, end) at 15-minute resolution; one band
 may instead say `windows: otherwise` and take every slot no other band claims.
+
+A plan may change on dates: `changes:` lists later versions, each with a `valid_from` local
+day and the `bands` and/or `feed_in_rate` that change then (what it leaves out stays as in
+the version before). A reading is priced by the version valid on its local day.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, replace
 from typing import Any
 
 BANDS = ("high", "low")
@@ -36,10 +41,29 @@ class Band:
 
 @dataclass(frozen=True)
 class TariffPlan:
+    """A tariff plan as first valid (`valid_from` None: since ever), with its later versions
+    in `changes` (each a TariffPlan valid from its date, in order, without changes of its
+    own)."""
+
     name: str
     currency: str
     feed_in_rate: float
     bands: tuple[Band, ...]
+    valid_from: dt.date | None = None
+    changes: tuple[TariffPlan, ...] = ()
+
+    def versions(self) -> tuple[TariffPlan, ...]:
+        """Every version, oldest first: this plan's own rates, then each change."""
+        return (replace(self, changes=()), *self.changes)
+
+    def at(self, day: dt.date) -> TariffPlan:
+        """The version valid on local day `day`."""
+        valid = [v for v in self.versions() if v.valid_from is None or v.valid_from <= day]
+        return valid[-1]
+
+    def latest(self) -> TariffPlan:
+        """The newest version: today's rates."""
+        return self.versions()[-1]
 
     def slot_bands(self) -> dict[tuple[int, int], str]:
         """Band name of every (ISO weekday, slot) of the week."""
@@ -107,6 +131,62 @@ def parse_plan(name: str, raw: Any) -> TariffPlan:
     if not isinstance(currency, str) or len(currency) != 3 or not currency.isupper():
         raise TariffError(f"{where}.currency: expected an ISO 4217 code like CHF, got {currency!r}")
     raw_bands = raw.get("bands")
+    plan = TariffPlan(
+        name=name,
+        currency=currency,
+        feed_in_rate=_rate(raw.get("feed_in_rate", 0.0), f"{where}.feed_in_rate"),
+        bands=_bands(raw_bands, where),
+    )
+    _assign_slots(plan, where)  # refuses overlaps and gaps now, at load
+    return replace(plan, changes=_changes(plan, raw.get("changes"), where))
+
+
+def _changes(plan: TariffPlan, raw: Any, where: str) -> tuple[TariffPlan, ...]:
+    """The later versions of `plan`, each its predecessor with what the change names."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TariffError(f"{where}.changes: expected a list of changes with valid_from")
+    versions: list[TariffPlan] = []
+    before = plan
+    for i, change in enumerate(raw):
+        cwhere = f"{where}.changes[{i}]"
+        if not isinstance(change, dict):
+            raise TariffError(f"{cwhere}: expected a mapping with valid_from")
+        valid_from = change.get("valid_from")
+        if isinstance(valid_from, str):
+            try:
+                valid_from = dt.date.fromisoformat(valid_from)
+            except ValueError:
+                valid_from = None
+        if not isinstance(valid_from, dt.date) or isinstance(valid_from, dt.datetime):
+            raise TariffError(f"{cwhere}.valid_from: expected a date YYYY-MM-DD")
+        if before.valid_from is not None and valid_from <= before.valid_from:
+            raise TariffError(
+                f"{cwhere}.valid_from: {valid_from} is not after the change before it "
+                f"({before.valid_from})"
+            )
+        unknown = set(change) - {"valid_from", "bands", "feed_in_rate"}
+        if unknown:
+            raise TariffError(
+                f"{cwhere}: {', '.join(sorted(unknown))}: a change may set only bands and "
+                f"feed_in_rate (the currency stays the plan's)"
+            )
+        version = replace(
+            before,
+            valid_from=valid_from,
+            feed_in_rate=_rate(change["feed_in_rate"], f"{cwhere}.feed_in_rate")
+            if "feed_in_rate" in change
+            else before.feed_in_rate,
+            bands=_bands(change["bands"], cwhere) if "bands" in change else before.bands,
+        )
+        _assign_slots(version, cwhere)
+        versions.append(version)
+        before = version
+    return tuple(versions)
+
+
+def _bands(raw_bands: Any, where: str) -> tuple[Band, ...]:
     if not isinstance(raw_bands, dict) or not raw_bands:
         raise TariffError(f"{where}.bands: expected a mapping of band name to rate and windows")
     bands = []
@@ -124,14 +204,7 @@ def parse_plan(name: str, raw: Any) -> TariffPlan:
         else:
             raise TariffError(f"{bwhere}.windows: expected a list of windows or 'otherwise'")
         bands.append(Band(band_name, _rate(spec.get("rate"), f"{bwhere}.rate"), parsed))
-    plan = TariffPlan(
-        name=name,
-        currency=currency,
-        feed_in_rate=_rate(raw.get("feed_in_rate", 0.0), f"{where}.feed_in_rate"),
-        bands=tuple(bands),
-    )
-    _assign_slots(plan, where)  # refuses overlaps and gaps now, at load
-    return plan
+    return tuple(bands)
 
 
 def _assign_slots(plan: TariffPlan, where: str) -> dict[tuple[int, int], str]:

@@ -186,9 +186,24 @@ tariff_slots = sa.Table(
         nullable=False,
         comment="price of one imported kWh in this slot, in the plan's currency",
     ),
-    sa.PrimaryKeyConstraint("isoweekday", "slot", name="tariff_slots_pkey"),
-    comment="the tenant's tariff plan, one row per 15-minute slot of the LOCAL week (672), "
-    "written from the tenant registry; SQL prices each reading with one join on it",
+    sa.Column(
+        "valid_from",
+        sa.Date,
+        nullable=False,
+        comment="first local day the version holds (0001-01-01: the plan's first version); "
+        "a reading is priced by the newest version on or before its local day",
+    ),
+    sa.Column(
+        "feed_in_rate",
+        sa.Double,
+        sa.CheckConstraint("feed_in_rate >= 0", name="tariff_slots_feed_in_rate_check"),
+        comment="credit for one exported kWh under this version, in the plan's currency "
+        "(empty on rows written before versions: set by the next run)",
+    ),
+    sa.PrimaryKeyConstraint("valid_from", "isoweekday", "slot", name="tariff_slots_pkey"),
+    comment="the tenant's tariff plan, one row per version and 15-minute slot of the LOCAL "
+    "week (672 per version), written from the tenant registry; SQL prices each reading with "
+    "one join on it",
 )
 
 # The energy and money columns that hourly_energy and daily_energy share, each at its grain.
@@ -400,4 +415,45 @@ stale_windows = sa.Table(
     sa.Index("stale_windows_day", "day"),
     comment="meter days changed since the per-day work (weekday_hour_profile, insights) last "
     "saw them: the meters whose 28-day windows must be recomputed",
+)
+
+community_energy = sa.Table(
+    "community_energy",
+    metadata,
+    sa.Column("ts", _ts, nullable=False, comment="start of the 15-minute interval, UTC"),
+    sa.Column(
+        "hour_start",
+        _ts,
+        nullable=False,
+        comment="UTC instant the interval's local hour starts (as hourly_energy.hour_start)",
+    ),
+    sa.Column("local_date", sa.Date, nullable=False, comment="local day of the interval"),
+    sa.Column(
+        "import_kwh",
+        sa.Double,
+        nullable=False,
+        comment="energy all meters of the tenant drew from the grid in the interval, kWh",
+    ),
+    sa.Column(
+        "export_kwh",
+        sa.Double,
+        nullable=False,
+        comment="energy all meters of the tenant fed into the grid in the interval, kWh",
+    ),
+    sa.Column(
+        "shared_kwh",
+        sa.Double,
+        nullable=False,
+        comment="consumption covered by the members' own feed-in in the same interval: "
+        "min(import_kwh, export_kwh), kWh",
+    ),
+    sa.Column(
+        "meters",
+        sa.Integer,
+        nullable=False,
+        comment="meters with an import or export reading in the interval",
+    ),
+    sa.PrimaryKeyConstraint("ts", name="community_energy_pkey"),
+    comment="the tenant as one community: all meters' import and export per quarter hour, "
+    "and how much of the consumption the members' feed-in covered in that quarter hour",
 )

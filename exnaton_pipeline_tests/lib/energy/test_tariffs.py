@@ -128,3 +128,62 @@ def test_bad_plan_fields_are_named(change, message):
     plan = swiss_dual_plan()
     change(plan)
     assert refused(plan) == message
+
+
+def with_change(**change) -> dict:
+    """swiss_dual with one change: from 15 Feb 2023 high 0.40, low 0.25 (same hours) and
+    feed-in 0.12, unless `change` says otherwise."""
+    plan = swiss_dual_plan()
+    bands = swiss_dual_plan()["bands"]
+    bands["high"]["rate"], bands["low"]["rate"] = 0.40, 0.25
+    plan["changes"] = [{"valid_from": "2023-02-15", "bands": bands, "feed_in_rate": 0.12, **change}]
+    return plan
+
+
+def test_a_plan_changes_on_a_date_and_keeps_what_the_change_leaves_out():
+    from datetime import date
+
+    plan = parse_plan("p", with_change())
+    first, second = plan.versions()
+    assert (first.valid_from, first.rate("high"), first.feed_in_rate) == (None, 0.32, 0.10)
+    assert (second.valid_from, second.rate("high"), second.feed_in_rate) == (
+        date(2023, 2, 15),
+        0.40,
+        0.12,
+    )
+    assert plan.at(date(2023, 2, 14)).rate("low") == 0.22
+    assert plan.at(date(2023, 2, 15)).rate("low") == 0.25
+    assert plan.latest() == second
+    assert second.currency == "CHF"
+    only_feed_in = swiss_dual_plan()
+    only_feed_in["changes"] = [{"valid_from": "2024-01-01", "feed_in_rate": 0.08}]
+    later = parse_plan("p", only_feed_in).latest()
+    assert (later.rate("high"), later.rate("low"), later.feed_in_rate) == (0.32, 0.22, 0.08)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"valid_from": "15 Feb"},
+            "tariff_plans.p.changes[0].valid_from: expected a date YYYY-MM-DD",
+        ),
+        (
+            {"currency": "EUR"},
+            "tariff_plans.p.changes[0]: currency: a change may set only bands and feed_in_rate "
+            "(the currency stays the plan's)",
+        ),
+        ({"feed_in_rate": -1}, "tariff_plans.p.changes[0].feed_in_rate: rate -1 is below zero"),
+    ],
+)
+def test_bad_changes_are_refused(change, message):
+    assert refused(with_change(**change)) == message
+
+
+def test_changes_must_come_in_date_order():
+    plan = with_change()
+    plan["changes"].append({"valid_from": "2023-02-15", "feed_in_rate": 0.2})
+    assert refused(plan) == (
+        "tariff_plans.p.changes[1].valid_from: 2023-02-15 is not after the change before it "
+        "(2023-02-15)"
+    )

@@ -35,6 +35,7 @@ def test_a_new_tenant_gets_every_table_as_declared(warehouse_url):
     assert migrated == migrate.Migrated(SCHEMA, None, migrate.head_revision(), "partitioned")
     assert tables_of(warehouse_url, SCHEMA) == [
         ("alembic_version", "r"),
+        ("community_energy", "r"),
         ("daily_energy", "r"),
         ("hourly_energy", "r"),
         ("ingested_objects", "r"),
@@ -175,8 +176,8 @@ def test_a_first_release_schema_without_analytics_tables_is_completed(warehouse_
 
     migrate.migrate_tenant(warehouse_url, "tenant_demo")
 
-    # eight of the first release, three queues of 0004 and the version table
-    assert len(tables_of(warehouse_url, "tenant_demo")) == 12
+    # eight of the first release, three queues of 0004, community_energy of 0005, the version
+    assert len(tables_of(warehouse_url, "tenant_demo")) == 13
     assert differences(warehouse_url, "tenant_demo") == []
 
 
