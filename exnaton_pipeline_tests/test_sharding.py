@@ -260,4 +260,6 @@ def test_a_moved_tenant_keeps_every_figure_and_runs_on_its_new_server(sharded_en
 
     # back to the shared warehouse is refused while the old copy is there
     assert main(["move-tenant", "--tenant", "demo", "--to-env", "EXNATON_DATABASE_URL"]) == 2
-    assert "the target already holds data of tenant_demo (daily_energy: " in capsys.readouterr().err
+    assert "the target already holds data of tenant_demo (community_energy: " in (
+        capsys.readouterr().err
+    )

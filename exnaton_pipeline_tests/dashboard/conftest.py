@@ -151,7 +151,8 @@ def fill_demo(url: str, tenant: Tenant) -> None:
     set_up_tenant(url, tenant)
     with database.transaction(url) as conn:
         _store_energy(conn, (HOUSE, PV, SPARE), _hours(), _energy)
-        community.refresh_community_energy(conn, tenant, sorted({day for day, _ in _hours()}))
+        days = {day for day, _ in _hours()}
+        community.refresh_community_energy(conn, tenant, community.local_day_spans(ZONE, days))
         s = sql.Identifier(SCHEMA)
         with conn.cursor() as cur:
             for weekday, days in PROFILE_DAYS.items():

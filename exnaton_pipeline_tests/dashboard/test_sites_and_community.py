@@ -176,7 +176,11 @@ def test_a_tariff_change_shows_the_stored_prices_of_each_day(
     registry_file.write_text(yaml.safe_dump(raw, sort_keys=False))
     monkeypatch.setenv("EXNATON_TENANTS_FILE", str(registry_file))
     with database.transaction(demo_db.url) as conn:
-        analytics.begin_refresh(conn, load_registry(registry_file).get("demo"))
+        # the next tick's hourly and daily steps: the sync queues the repriced days, they
+        # are recomputed from the readings and rolled up
+        changed_plan = load_registry(registry_file).get("demo")
+        analytics.refresh_hourly_energy(conn, changed_plan)
+        analytics.refresh_daily_energy(conn, changed_plan)
 
     at = _choose(_run(), "week", date(2023, 2, 13))
     metrics = _metrics(at)

@@ -75,8 +75,12 @@ def assert_rows_unchanged(url: str, rolled_up: bool = False) -> None:
 
 
 def metadata(result, asset: str) -> dict:
-    (event,) = result.asset_materializations_for_node(asset)
-    return {key: value.value for key, value in event.metadata.items()}
+    (event,) = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == asset
+    ]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
 
 
 def query(url: str, text: str, params: tuple = ()) -> list[tuple]:
