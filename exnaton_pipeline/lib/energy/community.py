@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from psycopg2 import sql
@@ -27,6 +27,7 @@ from psycopg2 import sql
 from exnaton_pipeline.lib.energy.analytics import Connection
 from exnaton_pipeline.lib.tenants import Tenant
 from exnaton_pipeline.lib.warehouse import tenant_schema
+from exnaton_pipeline.lib.warehouse.quality import local_day
 
 # Per span [lo, hi) (bound as arrays) the readings are found by an index range scan each,
 # summed per quarter hour in a fixed order (by muid), so the same readings always give the
@@ -76,13 +77,7 @@ Span = tuple[datetime, datetime]
 
 def local_day_spans(zone: ZoneInfo, days: Sequence[date]) -> list[Span]:
     """The spans [local midnight, next local midnight) of `days`, as UTC instants."""
-    return [
-        (
-            datetime.combine(day, time(), tzinfo=zone).astimezone(UTC),
-            datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC),
-        )
-        for day in sorted(set(days))
-    ]
+    return [(d.begin, d.end) for d in (local_day(day, zone) for day in sorted(set(days)))]
 
 
 @dataclass(frozen=True)
